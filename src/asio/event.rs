@@ -1,0 +1,386 @@
+//! The event record: one subscription of one owner to one fd, timer or
+//! signal, and its life cycle (ABI.md §2).
+//!
+//! Life cycle: `create` (subscribes) → any number of notifications →
+//! `unsubscribe` (flags become `ASIO_DISPOSABLE`, one final notification is
+//! queued) → the final notification is delivered and `destroy` is called, in
+//! either order; whichever comes second frees the record.
+
+use super::reactor::{self, Pending, Reactor};
+use super::{registry, signal, thread};
+use crate::ffi::types::Owner;
+use crate::host::delivery::{self, OwnerTag};
+use crate::host::noisy;
+use crate::os;
+use std::io;
+use std::io::Write;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// The event is unsubscribed; also the flags of the final notification.
+pub const ASIO_DISPOSABLE: u32 = 0;
+/// Interest in (and notification of) readability.
+pub const ASIO_READ: u32 = 1;
+/// Interest in (and notification of) writeability.
+pub const ASIO_WRITE: u32 = 2;
+/// A timer event: the library owns a timer fd that fires once after `nsec`.
+pub const ASIO_TIMER: u32 = 4;
+/// A signal event: `nsec` is the signal number.
+pub const ASIO_SIGNAL: u32 = 8;
+/// Delivered only: the OS refused the subscription; `arg` is the errno.
+pub const ASIO_ERROR: u32 = 16;
+/// READ/WRITE are reported once, then again only after the owner clears
+/// the readable/writeable flag and resubscribes.
+pub const ASIO_ONESHOT: u32 = 256;
+/// Flags value of an event that was destroyed (never valid for create).
+pub const ASIO_DESTROYED: u32 = 0xFFFF_FFFF;
+
+const MAGIC_LIVE: usize = 0x706f_6e79_6e65_7431;
+const MAGIC_DEAD: usize = 0x6465_6164_6576_656e;
+
+/// Life bits: which of the two conditions for freeing the record hold.
+const FINAL_DELIVERED: u8 = 1;
+const DESTROY_REQUESTED: u8 = 2;
+
+/// One subscription. C sees it as the opaque `pony_asio_event_t`; its
+/// address is stable from create until it is freed.
+pub struct Event {
+    magic: AtomicUsize,
+    owner: *mut Owner,
+    tag: OwnerTag,
+    fd: AtomicI32,
+    flags: AtomicU32,
+    nsec: AtomicU64,
+    readable: AtomicBool,
+    writeable: AtomicBool,
+    wants_noisy: bool,
+    life: AtomicU8,
+    subscription: Mutex<Subscription>,
+}
+
+// SAFETY: the owner pointer is only passed back to the owner's own callback;
+// every other field is atomic or behind a mutex.
+unsafe impl Send for Event {}
+// SAFETY: as above.
+unsafe impl Sync for Event {}
+
+/// Registration state; its lock orders subscribe, unsubscribe, resubscribe,
+/// setnsec and the reading of library-owned fds.
+#[derive(Default)]
+struct Subscription {
+    registered: bool,
+    counted_noisy: bool,
+    signal_slot: Option<signal::Slot>,
+}
+
+impl Event {
+    /// Allocates an event and subscribes it. `None` for the flags
+    /// `ASIO_DISPOSABLE`/`ASIO_DESTROYED`, an owner the host cannot notify,
+    /// or a poller that cannot be created.
+    ///
+    /// # Safety
+    /// `owner` is NULL or points to an owner that outlives the event.
+    pub unsafe fn create(
+        owner: *mut Owner,
+        fd: i32,
+        flags: u32,
+        nsec: u64,
+        noisy: bool,
+    ) -> Option<NonNull<Event>> {
+        if flags == ASIO_DISPOSABLE || flags == ASIO_DESTROYED {
+            return None;
+        }
+        // SAFETY: forwarded caller contract.
+        let tag = unsafe { delivery::adopt_owner(owner) }?;
+        reactor::get().ok()?;
+        let owns_fd = flags & (ASIO_TIMER | ASIO_SIGNAL) != 0;
+        let event = Box::new(Event {
+            magic: AtomicUsize::new(0),
+            owner,
+            tag,
+            fd: AtomicI32::new(if owns_fd { -1 } else { fd }),
+            flags: AtomicU32::new(flags),
+            nsec: AtomicU64::new(nsec),
+            readable: AtomicBool::new(false),
+            writeable: AtomicBool::new(false),
+            wants_noisy: noisy,
+            life: AtomicU8::new(0),
+            subscription: Mutex::new(Subscription::default()),
+        });
+        let ptr = NonNull::from(Box::leak(event));
+        // SAFETY: just leaked; valid until freed by `release`.
+        let ev = unsafe { ptr.as_ref() };
+        ev.magic.store(ptr.as_ptr() as usize ^ MAGIC_LIVE, Ordering::Release);
+        registry::insert(ptr.as_ptr() as usize);
+        ev.subscribe();
+        Some(ptr)
+    }
+
+    /// Whether `ptr` carries the live magic word. Only a cheap guard
+    /// against stale pointers; `destroy` checks the registry as well.
+    pub fn has_live_magic(&self) -> bool {
+        self.magic.load(Ordering::Acquire) == (self as *const Event as usize) ^ MAGIC_LIVE
+    }
+
+    /// The owner this event notifies.
+    pub fn owner(&self) -> *mut Owner {
+        self.owner
+    }
+
+    /// What the host recorded about the owner at create.
+    pub fn owner_tag(&self) -> OwnerTag {
+        self.tag
+    }
+
+    /// The fd: the caller's, or the library's timer/signal fd (-1 once closed).
+    pub fn fd(&self) -> i32 {
+        self.fd.load(Ordering::Acquire)
+    }
+
+    /// Current flags; `ASIO_DISPOSABLE` after unsubscribe.
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+
+    /// Whether the event was unsubscribed.
+    pub fn is_disposable(&self) -> bool {
+        self.flags() == ASIO_DISPOSABLE
+    }
+
+    /// Timer interval (or signal number).
+    pub fn nsec(&self) -> u64 {
+        self.nsec.load(Ordering::Acquire)
+    }
+
+    /// The readable flag shared by owner and poller.
+    pub fn readable(&self) -> bool {
+        self.readable.load(Ordering::Acquire)
+    }
+
+    /// The writeable flag shared by owner and poller.
+    pub fn writeable(&self) -> bool {
+        self.writeable.load(Ordering::Acquire)
+    }
+
+    /// Sets the readable flag; a no-op on a disposable event.
+    pub fn set_readable(&self, value: bool) {
+        if !self.is_disposable() {
+            self.readable.store(value, Ordering::Release);
+        }
+    }
+
+    /// Sets the writeable flag; a no-op on a disposable event.
+    pub fn set_writeable(&self, value: bool) {
+        if !self.is_disposable() {
+            self.writeable.store(value, Ordering::Release);
+        }
+    }
+
+    /// Marks readable for a poller delivery; returns the previous value.
+    pub(crate) fn mark_readable(&self) -> bool {
+        self.readable.swap(true, Ordering::AcqRel)
+    }
+
+    /// Marks writeable for a poller delivery; returns the previous value.
+    pub(crate) fn mark_writeable(&self) -> bool {
+        self.writeable.swap(true, Ordering::AcqRel)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Subscription> {
+        self.subscription.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn token(&self) -> usize {
+        self as *const Event as usize
+    }
+
+    /// The mio interest for these flags (never empty: mio requires one).
+    fn interest(flags: u32) -> mio::Interest {
+        let read = flags & (ASIO_READ | ASIO_TIMER | ASIO_SIGNAL) != 0;
+        match (read, flags & ASIO_WRITE != 0) {
+            (_, false) => mio::Interest::READABLE,
+            (false, true) => mio::Interest::WRITABLE,
+            (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
+        }
+    }
+
+    /// (Re)registers with the poller. A refusal by the OS is reported to the
+    /// owner as an `ASIO_ERROR` notification.
+    pub fn subscribe(&self) {
+        let Ok(reactor) = reactor::get() else { return };
+        let mut sub = self.lock();
+        let flags = self.flags();
+        if flags == ASIO_DISPOSABLE {
+            return;
+        }
+        if self.wants_noisy && !sub.counted_noisy {
+            noisy::add();
+            sub.counted_noisy = true;
+        }
+        let result = self.register(reactor, &mut sub, flags);
+        drop(sub);
+        if let Err(e) = result {
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            reactor.push(Pending::notify(self, delivery::refused_flags(flags), errno as u32));
+        }
+        thread::ensure_running();
+    }
+
+    fn register(&self, reactor: &Reactor, sub: &mut Subscription, flags: u32) -> io::Result<()> {
+        if flags & ASIO_TIMER != 0 {
+            if self.fd() < 0 {
+                self.fd.store(os::timerfd::new()?, Ordering::Release);
+            }
+            os::timerfd::arm_once(self.fd(), self.nsec())?;
+        } else if flags & ASIO_SIGNAL != 0 && sub.signal_slot.is_none() {
+            if self.fd() < 0 {
+                self.fd.store(os::eventfd::new()?, Ordering::Release);
+            }
+            let signo = i32::try_from(self.nsec()).unwrap_or(-1);
+            sub.signal_slot = Some(signal::watch(signo, self.fd())?);
+        }
+        let interest = Self::interest(flags);
+        if sub.registered {
+            reactor.reregister(self.fd(), self.token(), interest)
+        } else {
+            reactor.register(self.fd(), self.token(), interest)?;
+            sub.registered = true;
+            Ok(())
+        }
+    }
+
+    /// Deregisters; closes the library's own fd; the flags become
+    /// `ASIO_DISPOSABLE` and one final notification is queued. A second
+    /// call is a no-op.
+    pub fn unsubscribe(&self) {
+        let Ok(reactor) = reactor::get() else { return };
+        let mut sub = self.lock();
+        if self.is_disposable() {
+            return;
+        }
+        let fd = self.fd();
+        if sub.registered {
+            // The caller may have closed its fd already (epoll then forgot it).
+            let _ = reactor.deregister(fd);
+            sub.registered = false;
+        }
+        if let Some(slot) = sub.signal_slot.take() {
+            signal::unwatch(slot);
+        }
+        if self.flags() & (ASIO_TIMER | ASIO_SIGNAL) != 0 && fd >= 0 {
+            let _ = os::close(fd);
+            self.fd.store(-1, Ordering::Release);
+        }
+        if sub.counted_noisy {
+            sub.counted_noisy = false;
+            noisy::remove();
+        }
+        reactor.push_final(self, || self.flags.store(ASIO_DISPOSABLE, Ordering::Release));
+        drop(sub);
+        thread::ensure_running();
+    }
+
+    /// Re-arms each of READ/WRITE that the event wants and whose flag is
+    /// false; if the fd is ready already, a notification follows.
+    pub fn resubscribe(&self) {
+        let flags = self.flags();
+        let rearm_read = flags & ASIO_READ != 0 && !self.readable();
+        let rearm_write = flags & ASIO_WRITE != 0 && !self.writeable();
+        if !(rearm_read || rearm_write) {
+            return;
+        }
+        let Ok(reactor) = reactor::get() else { return };
+        let sub = self.lock();
+        if sub.registered && !self.is_disposable() {
+            // EPOLL_CTL_MOD re-evaluates readiness: a ready fd yields a fresh edge.
+            let _ = reactor.reregister(self.fd(), self.token(), Self::interest(flags));
+        }
+    }
+
+    /// Sets the timer interval and re-arms a timer.
+    pub fn set_nsec(&self, nsec: u64) {
+        let sub = self.lock();
+        if self.flags() & ASIO_TIMER == 0 || self.is_disposable() {
+            return;
+        }
+        self.nsec.store(nsec, Ordering::Release);
+        if sub.registered {
+            let _ = os::timerfd::arm_once(self.fd(), nsec);
+        }
+    }
+
+    /// Reads the library-owned counter fd of a timer or signal event (how
+    /// many expiries or signals since the last read); 0 if none or if the
+    /// event was unsubscribed meanwhile.
+    pub(crate) fn take_owned_count(&self) -> u64 {
+        let _sub = self.lock();
+        let fd = self.fd();
+        if self.is_disposable() || fd < 0 {
+            return 0;
+        }
+        os::read_counter(fd).unwrap_or(0)
+    }
+
+    /// Queues a notification as if the poller had seen it; dropped once the
+    /// event is disposable.
+    pub fn send(&self, flags: u32, arg: u32) {
+        let Ok(reactor) = reactor::get() else { return };
+        reactor.push(Pending::notify(self, flags, arg));
+        thread::ensure_running();
+    }
+
+    /// Called by the poller after it delivered the final notification.
+    pub(crate) fn final_delivered(ptr: NonNull<Event>) {
+        // SAFETY: the record is not freed before both life bits are set,
+        // and this sets the first or the second of them.
+        let prev = unsafe { ptr.as_ref() }.life.fetch_or(FINAL_DELIVERED, Ordering::AcqRel);
+        if prev & DESTROY_REQUESTED != 0 {
+            // SAFETY: both bits are set now, by us last: nobody else frees it.
+            unsafe { Self::release(ptr) };
+        }
+    }
+
+    /// Frees the event once it is disposable and its final notification
+    /// was delivered (or, if not yet, right after that). Refused, with a
+    /// diagnostic on stderr, for an event that is not disposable or a
+    /// pointer that is not a live event.
+    pub fn destroy(ptr: *mut Event) {
+        let mut free_now = None;
+        registry::check_and_remove(ptr as usize, |is_live| {
+            if !is_live {
+                diagnose(ptr, "not a live event (destroyed twice, or never created)");
+                return false;
+            }
+            // SAFETY: live events are valid until removed from the registry.
+            let ev = unsafe { &*ptr };
+            if !ev.is_disposable() {
+                diagnose(ptr, "still subscribed: unsubscribe it and destroy it after that");
+                return false;
+            }
+            crate::host::delivery::release_owner(ev);
+            let prev = ev.life.fetch_or(DESTROY_REQUESTED, Ordering::AcqRel);
+            if prev & FINAL_DELIVERED != 0 {
+                free_now = NonNull::new(ptr);
+            }
+            true
+        });
+        if let Some(p) = free_now {
+            // SAFETY: both life bits are set, the second by us.
+            unsafe { Self::release(p) };
+        }
+    }
+
+    /// # Safety
+    /// Both life bits are set and the caller set the second one.
+    unsafe fn release(ptr: NonNull<Event>) {
+        // SAFETY: caller contract: we are the only one left with the pointer.
+        let ev = unsafe { Box::from_raw(ptr.as_ptr()) };
+        ev.magic.store(MAGIC_DEAD, Ordering::Release);
+        drop(ev);
+    }
+}
+
+fn diagnose(ptr: *mut Event, why: &str) {
+    let _ = writeln!(io::stderr(), "libponynet: pony_asio_event_destroy({ptr:p}) refused: {why}");
+}

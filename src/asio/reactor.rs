@@ -1,0 +1,232 @@
+//! The reactor: one `mio::Poll`, the queue of notifications that do not come
+//! from the OS (final `ASIO_DISPOSABLE`, `ASIO_ERROR`, `pony_asio_event_send`),
+//! and the dispatch of readiness to owners.
+//!
+//! Exactly one thread at a time holds the poller (`turn`), and only that
+//! thread delivers notifications: this is what keeps one event's
+//! notifications in order and never concurrent, with no per-event lock on
+//! the delivery path.
+
+use super::event::{Event, ASIO_DISPOSABLE, ASIO_ONESHOT, ASIO_READ, ASIO_SIGNAL, ASIO_TIMER, ASIO_WRITE};
+use crate::host::delivery;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use once_cell::sync::OnceCell;
+use std::cell::Cell;
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+const WAKE_TOKEN: Token = Token(usize::MAX);
+const EVENTS_PER_TURN: usize = 1024;
+
+/// A notification waiting in the queue.
+pub struct Pending {
+    event: NonNull<Event>,
+    flags: u32,
+    arg: u32,
+    is_final: bool,
+}
+
+// SAFETY: the event pointer stays valid until this pending item is delivered
+// (the record is freed only after its final notification, which is queued
+// after every other item for it).
+unsafe impl Send for Pending {}
+
+impl Pending {
+    /// An ordinary notification for `ev`.
+    pub fn notify(ev: &Event, flags: u32, arg: u32) -> Self {
+        Pending { event: NonNull::from(ev), flags, arg, is_final: false }
+    }
+}
+
+struct PollState {
+    poll: Poll,
+    events: Events,
+    batch: Vec<Pending>,
+}
+
+/// The process's single poller.
+pub struct Reactor {
+    poller: Mutex<PollState>,
+    registry: mio::Registry,
+    waker: Waker,
+    queue: Mutex<Vec<Pending>>,
+    wake_sent: AtomicBool,
+}
+
+static REACTOR: OnceCell<Reactor> = OnceCell::new();
+
+thread_local! {
+    static POLLING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The reactor, created on first use (epoll fd and waker, both close-on-exec).
+pub fn get() -> io::Result<&'static Reactor> {
+    REACTOR.get_or_try_init(Reactor::new)
+}
+
+/// Whether the calling thread is the one that holds the poller right now.
+pub fn on_poller_thread() -> bool {
+    POLLING.with(Cell::get)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Reactor {
+    fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
+        Ok(Reactor {
+            poller: Mutex::new(PollState {
+                poll,
+                events: Events::with_capacity(EVENTS_PER_TURN),
+                batch: Vec::new(),
+            }),
+            registry,
+            waker,
+            queue: Mutex::new(Vec::new()),
+            wake_sent: AtomicBool::new(false),
+        })
+    }
+
+    /// EPOLL_CTL_ADD, edge-triggered.
+    pub fn register(&self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
+        self.registry.register(&mut SourceFd(&fd), Token(token), interest)
+    }
+
+    /// EPOLL_CTL_MOD: also reports the fd again if it is ready now.
+    pub fn reregister(&self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
+        self.registry.reregister(&mut SourceFd(&fd), Token(token), interest)
+    }
+
+    /// EPOLL_CTL_DEL.
+    pub fn deregister(&self, fd: i32) -> io::Result<()> {
+        self.registry.deregister(&mut SourceFd(&fd))
+    }
+
+    /// Queues a notification unless the event is disposable already.
+    pub fn push(&self, item: Pending) {
+        {
+            let mut q = lock(&self.queue);
+            // SAFETY: the caller holds a live event.
+            if unsafe { item.event.as_ref() }.is_disposable() {
+                return;
+            }
+            q.push(item);
+        }
+        self.wake();
+    }
+
+    /// Runs `make_disposable` and queues the final notification, in one step
+    /// with respect to `push`: nothing can be queued behind the final one.
+    pub fn push_final(&self, ev: &Event, make_disposable: impl FnOnce()) {
+        {
+            let mut q = lock(&self.queue);
+            make_disposable();
+            q.push(Pending { event: NonNull::from(ev), flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
+        }
+        self.wake();
+    }
+
+    /// Whether notifications are waiting in the queue.
+    pub fn has_pending(&self) -> bool {
+        !lock(&self.queue).is_empty()
+    }
+
+    /// Wakes the thread that polls, unless it is us or it was woken already.
+    fn wake(&self) {
+        if !on_poller_thread() && !self.wake_sent.swap(true, Ordering::AcqRel) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Wakes the polling thread unconditionally (stop requests).
+    pub fn force_wake(&self) {
+        let _ = self.waker.wake();
+    }
+
+    /// One turn: wait for readiness (at most `timeout`), deliver it, then
+    /// deliver the queue. Only one thread turns at a time.
+    pub fn turn(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let mut guard = lock(&self.poller);
+        let state = &mut *guard;
+        POLLING.with(|p| p.set(true));
+        let timeout = if self.has_pending() { Some(Duration::ZERO) } else { timeout };
+        let result = match state.poll.poll(&mut state.events, timeout) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            other => other,
+        };
+        for e in state.events.iter() {
+            if e.token() != WAKE_TOKEN {
+                dispatch(e);
+            }
+        }
+        self.drain(&mut state.batch);
+        POLLING.with(|p| p.set(false));
+        result
+    }
+
+    /// Delivers what is queued now; items queued meanwhile wait for the next
+    /// turn (which then does not block), so a self-sending owner cannot
+    /// starve the poller.
+    fn drain(&self, batch: &mut Vec<Pending>) {
+        self.wake_sent.store(false, Ordering::Release);
+        std::mem::swap(&mut *lock(&self.queue), batch);
+        for item in batch.drain(..) {
+            // SAFETY: see `Pending`: the record outlives its queued items.
+            let ev = unsafe { item.event.as_ref() };
+            delivery::deliver(ev, item.flags, item.arg);
+            if item.is_final {
+                Event::final_delivered(item.event);
+            }
+        }
+    }
+}
+
+/// Turns one epoll report into at most one notification, as the Pony
+/// runtime does: READ on readable, hung up or error; WRITE on writable (and
+/// on error or hang-up, so that a failed connect is reported); a ONESHOT
+/// event is told only when its flag was false, and the flag is set first.
+fn dispatch(e: &mio::event::Event) {
+    // SAFETY: tokens are addresses of events registered with the poller; a
+    // record is freed only after its final notification, which is delivered
+    // after the batch that could still name it.
+    let ev = unsafe { &*(e.token().0 as *const Event) };
+    let flags = ev.flags();
+    if flags == ASIO_DISPOSABLE {
+        return;
+    }
+    let oneshot = flags & ASIO_ONESHOT != 0;
+    let mut out = 0;
+    let mut arg = 0;
+
+    // EPOLLIN, EPOLLHUP/EPOLLRDHUP (peer closed) and EPOLLERR all mean "a read
+    // will not block": it returns data, 0 (EOF) or the pending error.
+    let read_ready = e.is_readable() || e.is_read_closed() || e.is_error();
+    if flags & ASIO_READ != 0 && read_ready && (!ev.mark_readable() || !oneshot) {
+        out |= ASIO_READ;
+    }
+    // EPOLLOUT, or EPOLLERR/EPOLLHUP: a connect that failed is "done" too.
+    let write_ready = e.is_writable() || e.is_error() || e.is_write_closed();
+    if flags & ASIO_WRITE != 0 && write_ready && (!ev.mark_writeable() || !oneshot) {
+        out |= ASIO_WRITE;
+    }
+    if flags & (ASIO_TIMER | ASIO_SIGNAL) != 0 && read_ready {
+        let count = ev.take_owned_count();
+        if count > 0 {
+            out |= flags & (ASIO_TIMER | ASIO_SIGNAL);
+            if flags & ASIO_SIGNAL != 0 {
+                arg = u32::try_from(count).unwrap_or(u32::MAX);
+            }
+        }
+    }
+    if out != 0 {
+        delivery::deliver(ev, out, arg);
+    }
+}

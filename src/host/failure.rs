@@ -1,0 +1,69 @@
+//! Failure seam: how a partial function reports that it failed (ABI.md §4).
+//!
+//! In a C host the function returns 0 and the reason waits, per thread, for
+//! `ponynet_take_error()`.
+
+use std::cell::Cell;
+use std::io;
+
+/// `ponynet_take_error()` value after the peer's orderly shutdown.
+pub const PONYNET_ERR_EOF: i32 = -1;
+/// `ponynet_take_error()` value after a panic was caught at the boundary.
+pub const PONYNET_ERR_PANIC: i32 = -2;
+
+/// Why a partial function failed.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Failure {
+    /// The OS (or argument checking) failed with this errno.
+    Os(i32),
+    /// The peer shut down its side in order (a 0-byte read).
+    Eof,
+    /// A panic was caught at the ABI boundary.
+    Panic,
+}
+
+impl Failure {
+    /// The value `ponynet_take_error()` reports for it.
+    pub fn code(self) -> i32 {
+        match self {
+            Failure::Os(errno) => errno,
+            Failure::Eof => PONYNET_ERR_EOF,
+            Failure::Panic => PONYNET_ERR_PANIC,
+        }
+    }
+
+    /// A bad argument (NULL pointer, bad length).
+    pub fn invalid() -> Self {
+        Failure::Os(libc::EINVAL)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Os(e.raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: Cell<i32> = const { Cell::new(0) };
+}
+
+/// Reads and clears the calling thread's last failure.
+pub fn take() -> i32 {
+    LAST_ERROR.with(|e| e.replace(0))
+}
+
+/// Ends a partial call: its value on success; on failure the host's way
+/// (here: record it for `ponynet_take_error()` and return 0).
+pub fn finish(result: Result<usize, Failure>) -> usize {
+    match result {
+        Ok(n) => {
+            LAST_ERROR.with(|e| e.set(0));
+            n
+        }
+        Err(f) => {
+            LAST_ERROR.with(|e| e.set(f.code()));
+            0
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The host seams: everything that differs between a plain C program and a
+//! Pony runtime that links libponynet. Socket and event code call these and
+//! never ask which host it is (ABI.md §7, PONY_MODE.md).
+//!
+//! - [`delivery`]: how a notification reaches an owner.
+//! - [`failure`]: how a partial function reports failure.
+//! - [`strings`]: how strings returned to the caller are allocated.
+//! - [`noisy`]: the noisy-subscription count and its 0↔1 transitions.
+
+pub mod delivery;
+pub mod failure;
+pub mod noisy;
+pub mod strings;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Who hosts the library. Per process; only the Pony runtime's init hook
+/// switches it from [`Host::C`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Host {
+    /// A C (or Rust) program: owners are `ponynet_owner_t`.
+    C = 0,
+    /// A Pony program: owners are actors (PONY_MODE.md).
+    Pony = 1,
+}
+
+static HOST: AtomicU8 = AtomicU8::new(Host::C as u8);
+
+/// The current host.
+pub fn current() -> Host {
+    if HOST.load(Ordering::Relaxed) == Host::Pony as u8 {
+        Host::Pony
+    } else {
+        Host::C
+    }
+}
+
+/// Switches the process to `host`.
+pub fn set(host: Host) {
+    HOST.store(host as u8, Ordering::Relaxed);
+}
