@@ -67,3 +67,15 @@ pub fn finish(result: Result<usize, Failure>) -> usize {
         }
     }
 }
+
+/// Records why a non-partial call failed (a NULL argument, an unknown
+/// family...), for `ponynet_take_error()`, without the host's failure
+/// mechanism: the function itself returns its failure value.
+pub fn record(f: Failure) {
+    LAST_ERROR.with(|e| e.set(f.code()));
+}
+
+/// Clears the calling thread's last failure (a call that succeeded).
+pub fn clear() {
+    LAST_ERROR.with(|e| e.set(0));
+}
