@@ -67,6 +67,7 @@ test-rust: rust-deps
 	$(CARGO) test --features fault-injection
 
 test-c: c-deps lib $(TEST_BINS)
+	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt
 	@sh c_tests/run.sh $(TEST_BINS)
 
 test-valgrind: c-deps lib $(TEST_BINS)
