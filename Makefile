@@ -1,6 +1,6 @@
 # libponynet — build, demo, test, install.
 #   make           release library (target/release/libponynet.so)
-#   make demo      library + the C demo, run through the generated header
+#   make demo      library + the C echo demo (examples/c/echo.c), run through the generated header
 #   make test      every Rust test, every C test, and the C tests under valgrind
 #   make install PREFIX=/usr/local
 .SUFFIXES:
@@ -17,11 +17,16 @@ LDLIBS_C := -L$(RELDIR) -lponynet -Wl,-rpath,$(abspath $(RELDIR)) -lpthread
 VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite
 
 TEST_SRCS := $(wildcard c_tests/test_*.c)
-TEST_BINS := $(patsubst c_tests/%.c,$(BUILD)/%,$(TEST_SRCS))
+TEST_BINS := $(patsubst c_tests/%.c,$(BUILD)/%,$(TEST_SRCS)) $(BUILD)/test_pony_mode
+CXX      ?= c++
+PONY_FAKE := c_tests/pony_mode/fake_runtime.cpp c_tests/pony_mode/fake_runtime.h c_tests/pony_mode/test_pony_mode.cpp
 HARNESS   := c_tests/harness.c c_tests/owner.c
 HARNESS_H := c_tests/harness.h c_tests/owner.h include/ponynet.h
 
-.PHONY: all lib demo test test-rust test-c test-valgrind install clean deps rust-deps c-deps FORCE
+.PHONY: all lib demo test test-rust test-c test-valgrind install clean deps rust-deps c-deps bench bench-quick bench-programs FORCE
+
+BENCH_BUILD := bench/build
+BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Ibench/c
 
 all: lib
 
@@ -31,6 +36,7 @@ deps: c-deps rust-deps
 c-deps:
 	@missing=""; \
 	command -v $(CC) >/dev/null 2>&1 || missing="$$missing gcc"; \
+	command -v $(CXX) >/dev/null 2>&1 || missing="$$missing g++"; \
 	command -v valgrind >/dev/null 2>&1 || missing="$$missing valgrind"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	if [ -n "$$missing" ]; then \
@@ -51,27 +57,61 @@ $(LIB): lib
 $(BUILD)/%: c_tests/%.c $(HARNESS) $(HARNESS_H) | $(BUILD)
 	$(CC) $(CFLAGS_C) -o $@ $< $(HARNESS) $(LDLIBS_C)
 
+# test_sockopt checks every numbered socket option against the system headers,
+# through an include generated from the numbering (c_tests/sockopt_expected.sh).
+$(BUILD)/sockopt_expected.h: data/sockopt_numbers.tsv data/sockopt_headers.h c_tests/sockopt_expected.sh | $(BUILD)
+	CC="$(CC)" sh c_tests/sockopt_expected.sh data/sockopt_numbers.tsv data $@
+
+$(BUILD)/test_sockopt: c_tests/test_sockopt.c $(BUILD)/sockopt_expected.h $(HARNESS) $(HARNESS_H) | $(BUILD)
+	$(CC) $(CFLAGS_C) -I$(BUILD) -Idata -o $@ $< $(HARNESS) $(LDLIBS_C)
+
+# Pony-runtime mode against a fake runtime, exported from the executable
+# (-rdynamic) where the library's weak imports find it.
+$(BUILD)/test_pony_mode: $(PONY_FAKE) $(HARNESS) $(HARNESS_H) | $(BUILD)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -Ic_tests -c c_tests/harness.c -o $(BUILD)/harness_pony.o
+	$(CXX) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -Iinclude -Ic_tests -Ic_tests/pony_mode -rdynamic \
+	  -o $@ c_tests/pony_mode/test_pony_mode.cpp c_tests/pony_mode/fake_runtime.cpp $(BUILD)/harness_pony.o $(LDLIBS_C)
+
 $(BUILD):
 	mkdir -p $(BUILD)
 
-$(BUILD)/demo: examples/c/demo.c include/ponynet.h | $(BUILD)
+$(BUILD)/echo: examples/c/echo.c include/ponynet.h | $(BUILD)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDLIBS_C)
 
-demo: c-deps lib $(BUILD)/demo
-	./$(BUILD)/demo
+demo: c-deps lib $(BUILD)/echo
+	$(BUILD)/echo
 
 test: deps test-rust test-c test-valgrind
-	@echo "make test: all suites passed"
+	@: the last line printed is the valgrind run's "N passed, M failed"
 
 test-rust: rust-deps
 	$(CARGO) test --features fault-injection
 
 test-c: c-deps lib $(TEST_BINS)
-	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt
+	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt data/pony_hooks.txt
 	@sh c_tests/run.sh $(TEST_BINS)
 
 test-valgrind: c-deps lib $(TEST_BINS)
 	@HARNESS_TEST_SECONDS=120 RUNNER="$(VALGRIND)" sh c_tests/run.sh $(TEST_BINS)
+
+# Benchmarks: not part of `make test`. Ratios from one run; see bench/src/main.rs.
+$(BENCH_BUILD):
+	mkdir -p $(BENCH_BUILD)
+
+$(BENCH_BUILD)/raw_epoll: bench/c/raw_epoll.c bench/c/common.h | $(BENCH_BUILD)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lpthread
+
+$(BENCH_BUILD)/ponynet_c: bench/c/ponynet_c.c bench/c/common.h include/ponynet.h | $(BENCH_BUILD)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(LDLIBS_C)
+
+bench-programs: c-deps lib $(BENCH_BUILD)/raw_epoll $(BENCH_BUILD)/ponynet_c
+	$(CARGO) build --release --manifest-path bench/Cargo.toml
+
+bench: bench-programs
+	BENCH_BIN=$(BENCH_BUILD) ./bench/target/release/ponynet-bench
+
+bench-quick: bench-programs
+	BENCH_QUICK=1 BENCH_BIN=$(BENCH_BUILD) BENCH_OUT=bench/quick ./bench/target/release/ponynet-bench
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -83,6 +123,6 @@ install: lib
 
 clean:
 	$(CARGO) clean
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BENCH_BUILD) bench/target
 
 FORCE:

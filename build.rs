@@ -5,6 +5,9 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[path = "build/sockopt.rs"]
+mod sockopt;
+
 const SONAME: &str = "libponynet.so.0";
 
 fn main() {
@@ -19,7 +22,22 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{SONAME}");
     }
 
+    sockopt::generate(&crate_dir, &out_dir);
     generate_header(&crate_dir, &out_dir);
+    compile_pony_runtime_imports();
+}
+
+/// Weak imports of the Pony runtime (PONY_MODE.md §4): stable Rust cannot
+/// declare weak symbols, so a small C file does.
+fn compile_pony_runtime_imports() {
+    println!("cargo:rerun-if-changed=src/host/pony_runtime.c");
+    cc::Build::new()
+        .file("src/host/pony_runtime.c")
+        .flag_if_supported("-fvisibility=hidden")
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
+        .compile("ponynet_pony_runtime");
 }
 
 /// Writes the header to `OUT_DIR` (what the freshness test compares with the

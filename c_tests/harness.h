@@ -28,6 +28,10 @@
      while (!(harness_ok_ = (cond)) && harness_now_ms() < harness_deadline_) harness_pause(); \
      harness_ok_; })
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void harness_run(const char* name, void (*fn)(void));
 bool harness_check(bool ok, const char* what, const char* file, int line);
 bool harness_check_int(long long a, long long b, const char* what, const char* file, int line);
@@ -37,5 +41,9 @@ uint64_t harness_now_ms(void);
 void harness_pause(void);
 /* Open file descriptors of this process (entries of /proc/self/fd). */
 int harness_open_fds(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -23,6 +23,9 @@
 struct ponynet_owner_t;
 
 
+// Behaviours one actor runs per turn before the worker moves on.
+#define BATCH 64
+
 // The event is unsubscribed; also the flags of the final notification.
 #define ASIO_DISPOSABLE 0
 
@@ -58,6 +61,15 @@ struct ponynet_owner_t;
 // address is stable from create until it is freed.
 typedef struct pony_asio_event_t pony_asio_event_t;
 
+// An IP address with the memory layout of Pony's `NetAddress`: a type
+// descriptor word (NULL from C), then the socket address.
+typedef struct pony_ipaddress_t {
+  // Pony's type descriptor; C callers set it to NULL.
+  const void *type;
+  // The address: `struct sockaddr_in` or `struct sockaddr_in6`.
+  struct sockaddr_storage addr;
+} pony_ipaddress_t;
+
 // A notification callback: called on the library's I/O thread (or the
 // thread holding the poller) with the owner, the event, the flags
 // (`ASIO_READ`, `ASIO_WRITE`, `ASIO_TIMER`, `ASIO_SIGNAL`, `ASIO_ERROR`, or
@@ -71,15 +83,6 @@ typedef struct ponynet_owner_t {
   ponynet_notify_fn notify;
 } ponynet_owner_t;
 
-// An IP address with the memory layout of Pony's `NetAddress`: a type
-// descriptor word (NULL from C), then the socket address.
-typedef struct pony_ipaddress_t {
-  // Pony's type descriptor; C callers set it to NULL.
-  const void *type;
-  // The address: `struct sockaddr_in` or `struct sockaddr_in6`.
-  struct sockaddr_storage addr;
-} pony_ipaddress_t;
-
 // Alias for code written against ponyc's headers.
 typedef struct pony_asio_event_t asio_event_t;
 
@@ -89,6 +92,56 @@ typedef struct pony_ipaddress_t ipaddress_t;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// The socket's local address into `ip->addr` ("any" reported as
+// loopback). False on failure or a NULL `ip`.
+bool pony_os_sockname(int fd, struct pony_ipaddress_t *ip);
+
+// The socket's remote address into `ip->addr` ("any" reported as
+// loopback). False on failure (not connected) or a NULL `ip`.
+bool pony_os_peername(int fd, struct pony_ipaddress_t *ip);
+
+// Whether `host` is a literal IPv4 address (inet_pton). False for NULL.
+bool pony_os_host_ip4(const char *host);
+
+// Whether `host` is a literal IPv6 address (inet_pton). False for NULL.
+bool pony_os_host_ip6(const char *host);
+
+// Whether `ip` holds an IPv4 address. False for NULL.
+bool pony_os_ipv4(struct pony_ipaddress_t *ip);
+
+// Whether `ip` holds an IPv6 address. False for NULL.
+bool pony_os_ipv6(struct pony_ipaddress_t *ip);
+
+// `sizeof` the sockaddr for the family of `ip` (`struct sockaddr_in` or
+// `struct sockaddr_in6`); 0xFFFFFFFF for another family or NULL.
+uint32_t ponyint_address_length(struct pony_ipaddress_t *ip);
+
+// The host and service of `ip` as text: numeric unless `reversedns` /
+// `servicename` ask for names. On success `*host` and `*serv` get strings
+// allocated by the library (C: release them with `free()`). False on
+// failure or a NULL argument (nothing is allocated then).
+bool pony_os_nameinfo(struct pony_ipaddress_t *ip, char **host, char **serv, bool reversedns, bool servicename);
+
+// A passive lookup of `host`/`service` (either may be NULL or empty, not
+// both) in `family`: 0 any, 1 IPv4, 2 IPv6. Returns the raw getaddrinfo
+// list (the caller frees it with `freeaddrinfo`), or NULL for another
+// family, a failed lookup, or a host string no resolver could accept.
+struct addrinfo *pony_os_addrinfo(int family, const char *host, const char *service);
+
+// Copies the address of one `pony_os_addrinfo` entry into `ip->addr`
+// ("any" reported as loopback). Does nothing if either is NULL or the
+// entry's address does not fit.
+void pony_os_getaddr(struct addrinfo *ai, struct pony_ipaddress_t *ip);
+
+// The entry after `ai` in a lookup result; NULL at the end or for NULL.
+struct addrinfo *pony_os_nextaddr(struct addrinfo *ai);
+
+// The text form of the raw address at `src`: `len` 4 is an IPv4 address
+// (`struct in_addr`), 16 an IPv6 one (`struct in6_addr`). The string is
+// allocated by the library (C: release it with `free()`). NULL for another
+// length or a NULL `src`.
+char *pony_os_ip_string(const void *src, int len);
 
 // Allocates an event for `fd` and subscribes it at once.
 //
@@ -158,6 +211,30 @@ void pony_asio_event_setnsec(struct pony_asio_event_t *ev, uint64_t nsec);
 // disposable.
 void pony_asio_event_send(struct pony_asio_event_t *ev, uint32_t flags, uint32_t arg);
 
+// Reads up to `len` bytes into `buf`: the count read; 0 if nothing is
+// available (or `len` is 0: no system call then). Partial: fails on an
+// error, and on the peer's orderly shutdown (`ponynet_take_error()` ==
+// `PONYNET_ERR_EOF`). Never blocks, even on a blocking fd.
+size_t pony_os_recv(struct pony_asio_event_t *ev, char *buf, size_t len);
+
+// Sends up to `len` bytes of `buf`: the count sent (may be short); 0 if
+// it would block (also on `ENOBUFS`). Partial: fails on an error. Never
+// raises SIGPIPE, never blocks.
+size_t pony_os_send(struct pony_asio_event_t *ev, const char *buf, size_t len);
+
+// Sends the `iovcnt` buffers of `iov` in order, as one `sendmsg`: the
+// count of bytes sent (may be short); 0 if it would block (also on
+// `ENOBUFS`). Partial: fails on an error, on a NULL `iov`, and on
+// `iovcnt` outside 1..=`pony_os_writev_max()` (`EINVAL`). Never raises
+// SIGPIPE, never blocks.
+size_t pony_os_writev(struct pony_asio_event_t *ev, const struct iovec *iov, int iovcnt);
+
+// The most buffers `pony_os_writev` takes at once (`IOV_MAX`).
+int pony_os_writev_max(void);
+
+// The calling thread's errno.
+int pony_os_errno(void);
+
 // 0 if the most recent partial call on this thread succeeded; otherwise the
 // errno it failed with, `PONYNET_ERR_EOF` (-1) for the peer's orderly
 // shutdown seen by `pony_os_recv`/`pony_os_recvfrom`, or `PONYNET_ERR_PANIC`
@@ -175,6 +252,195 @@ bool ponynet_asio_stop(void);
 
 // The library version, e.g. "0.1.0". A static string: do not free it.
 const char *ponynet_version(void);
+
+// RUNTIME-FACING INTERFACE (Pony runtime only; C programs never call these).
+//
+// Enters Pony-runtime mode: owners become actors, notifications become
+// runtime messages, partial functions fail with `pony_error`. Aborts with a
+// message if the process lacks a runtime function. Installs an empty
+// SIGUSR2 handler (the schedulers' wake-up signal) if it had the default
+// disposition. `cpu` is the `--ponypinasio` CPU or -1; the I/O thread is not
+// pinned.
+void ponyint_asio_init(uint32_t cpu);
+
+// Runtime-facing: readies the poller; the I/O thread starts with the first
+// event. False if the poller cannot be created (`pony_start` then fails).
+bool ponyint_asio_start(void);
+
+// Runtime-facing: whether nothing noisy is subscribed.
+bool ponyint_asio_stoppable(void);
+
+// Runtime-facing: if nothing noisy is subscribed, stops and joins the I/O
+// thread and returns true (the runtime then exits); false otherwise, with
+// nothing stopped. Atomic with respect to create and subscribe.
+bool ponyint_asio_stop(void);
+
+// Runtime-facing: ignores SIGPIPE process-wide, as the runtime's file and
+// process code expects. False if that fails.
+bool ponyint_os_sockets_init(void);
+
+// Runtime-facing: nothing to release on POSIX.
+void ponyint_os_sockets_final(void);
+
+// This platform's value of the socket-option *level* that Pony numbers `n`
+// (`IPPROTO_TCP`, `SOL_SOCKET`...; numbering: `sockopt_numbers.tsv`, rows of
+// kind `level`). -1 if this platform has no such constant, or `n` is not a
+// level number (an option number, a negative or unknown number). Values
+// come from the platform's headers at build time; they are fixed for the
+// life of the process but are not stable across platforms or builds.
+int pony_os_sockopt_level(int n);
+
+// This platform's value of the socket *option* that Pony numbers `n`
+// (`SO_REUSEADDR`, `TCP_NODELAY`, `IP_MULTICAST_TTL`...; rows of kind
+// `option` in `sockopt_numbers.tsv`). -1 if this platform has no such
+// constant, or `n` is not an option number (a level number, a negative or
+// unknown number). Values come from the platform's headers at build time.
+int pony_os_sockopt_option(int n);
+
+// Listens on TCP (IPv4 or IPv6): resolves `host`/`service` passively
+// (NULL or empty host = any), binds the first address that takes it with
+// `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
+// listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
+// says why). The fd is non-blocking and close-on-exec.
+struct pony_asio_event_t *pony_os_listen_tcp(struct ponynet_owner_t *owner, const char *host, const char *service);
+
+// As `pony_os_listen_tcp`, IPv4 only.
+struct pony_asio_event_t *pony_os_listen_tcp4(struct ponynet_owner_t *owner, const char *host, const char *service);
+
+// As `pony_os_listen_tcp`, IPv6 only.
+struct pony_asio_event_t *pony_os_listen_tcp6(struct ponynet_owner_t *owner, const char *host, const char *service);
+
+// Happy Eyeballs: resolves `host`/`service` and starts a non-blocking
+// connect to every address at once (IPv4 or IPv6), each with its own noisy
+// event created with `asio_flags`. A destination of "any" (0.0.0.0, ::)
+// means loopback. A non-empty `from` binds each socket to that local
+// address first (an attempt whose `from` does not resolve or bind is
+// dropped). Returns how many attempts are in flight; 0 means none (the
+// owner gets no notification; `ponynet_take_error()` says why). Each
+// attempt reports completion as a WRITE notification on its own event:
+// check `pony_os_connected(pony_asio_event_fd(ev))`.
+int pony_os_connect_tcp(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags);
+
+// As `pony_os_connect_tcp`, IPv4 only.
+int pony_os_connect_tcp4(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags);
+
+// As `pony_os_connect_tcp`, IPv6 only.
+int pony_os_connect_tcp6(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags);
+
+// Accepts a pending connection of the listening event `listen_ev`: a new
+// non-blocking, close-on-exec fd; 0 when none is pending; -1 on error with
+// errno set. Never blocks, even on a blocking listener. After a failure for
+// lack of fds (`EMFILE`, `ENFILE`), the connections still queued are
+// offered again (a READ notification) once fds are free.
+int pony_os_accept(struct pony_asio_event_t *listen_ev);
+
+// Whether the socket has no pending error (`SO_ERROR` is 0): check it on
+// the first WRITE notification of a connect. Reading it clears it. False
+// if the fd is not a socket.
+bool pony_os_connected(int fd);
+
+// `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe
+// after `secs / 2` idle seconds, `secs / 2` probes, one second apart.
+void pony_os_keepalive(int fd, int secs);
+
+// `TCP_NODELAY` on or off.
+void pony_os_nodelay(int fd, bool state);
+
+// Shuts down the sending side (`shutdown(fd, SHUT_WR)`).
+void pony_os_socket_shutdown(int fd);
+
+// Closes the socket. Listeners that could not accept for lack of fds are
+// offered their queued connections again.
+void pony_os_socket_close(int fd);
+
+// Listens on UDP (IPv4 or IPv6): resolves `host`/`service` passively
+// (empty host = any), binds the first address that takes it (each
+// resolved address is tried in turn) with `SO_REUSEADDR`, and returns a
+// noisy `ASIO_READ` event for the socket. NULL on any failure, a NULL
+// argument included (nothing leaked; `ponynet_take_error()` says why).
+// The fd is non-blocking and close-on-exec.
+//
+// # Safety
+// `owner` is NULL or an owner that outlives the event; `host` and
+// `service` are NULL or NUL-terminated strings.
+struct pony_asio_event_t *pony_os_listen_udp(struct ponynet_owner_t *owner, const char *host, const char *service);
+
+// As `pony_os_listen_udp`, IPv4 only.
+//
+// # Safety
+// `owner` is NULL or an owner that outlives the event; `host` and
+// `service` are NULL or NUL-terminated strings.
+struct pony_asio_event_t *pony_os_listen_udp4(struct ponynet_owner_t *owner, const char *host, const char *service);
+
+// As `pony_os_listen_udp`, IPv6 only.
+//
+// # Safety
+// `owner` is NULL or an owner that outlives the event; `host` and
+// `service` are NULL or NUL-terminated strings.
+struct pony_asio_event_t *pony_os_listen_udp6(struct ponynet_owner_t *owner, const char *host, const char *service);
+
+// Sends `len` bytes of `buf` as one datagram to `to->addr`: the count
+// sent; 0 if it would block (also on `ENOBUFS`: the datagram is dropped).
+// Partial: fails on an error, on an address of unknown family
+// (`EAFNOSUPPORT`) and on a NULL argument (`EINVAL`). Never raises
+// SIGPIPE, never blocks.
+//
+// # Safety
+// `buf` is NULL or readable for `len` bytes; `to` is NULL or a valid address.
+size_t pony_os_sendto(int fd, const char *buf, size_t len, struct pony_ipaddress_t *to);
+
+// Receives one datagram into `buf` (cut to `len` bytes) and its sender
+// into `from->addr`: the count received; 0 if none is queued (then `from`
+// is left as it was). Partial: fails on an error and on a NULL argument
+// (`EINVAL`). Never blocks, even on a blocking fd.
+//
+// UDP has no orderly shutdown, so this never fails with `PONYNET_ERR_EOF`
+// (the 2023 runtime did, on an empty datagram, and Pony's `UDPSocket`
+// then closed: anyone could shut a UDP server down with one empty
+// datagram). An empty datagram is dropped and the next one returned; a
+// call that only finds empty datagrams returns 0 as if none were queued.
+// A `len` of 0 returns 0 without a system call (it would discard a datagram).
+//
+// # Safety
+// `ev` is NULL or an event not yet freed; `buf` is NULL or writable for
+// `len` bytes; `from` is NULL or a writable address.
+size_t pony_os_recvfrom(struct pony_asio_event_t *ev, char *buf, size_t len, struct pony_ipaddress_t *from);
+
+// Turns `SO_BROADCAST` on or off.
+void pony_os_broadcast(int fd, bool state);
+
+// Sets the interface outgoing multicast leaves by: `IP_MULTICAST_IF` on an
+// IPv4 socket (the interface's address), `IPV6_MULTICAST_IF` on an IPv6
+// one (its index). `from` is an interface name ("lo"), an address of one
+// of this host's interfaces (literal or name, "::1", "fe80::1%eth0"), or
+// empty for the system's choice.
+//
+// # Safety
+// The strings are NULL or NUL-terminated.
+void pony_os_multicast_interface(int fd, const char *from);
+
+// Whether multicast this socket sends is looped back to this host:
+// `IP_MULTICAST_LOOP` or `IPV6_MULTICAST_LOOP`, by the socket's family.
+void pony_os_multicast_loopback(int fd, bool loopback);
+
+// The hop limit of multicast this socket sends: `IP_MULTICAST_TTL` or
+// `IPV6_MULTICAST_HOPS`, by the socket's family.
+void pony_os_multicast_ttl(int fd, uint8_t ttl);
+
+// Joins the multicast `group` (a literal or a name; IPv4 or IPv6, which
+// decides `IP_ADD_MEMBERSHIP` or `IPV6_ADD_MEMBERSHIP`) on the interface
+// `to` (as for `pony_os_multicast_interface`; empty for the system's choice).
+//
+// # Safety
+// The strings are NULL or NUL-terminated.
+void pony_os_multicast_join(int fd, const char *group, const char *to);
+
+// Leaves the multicast `group` on the interface `to`, as joined with
+// `pony_os_multicast_join` (`IP_DROP_MEMBERSHIP` or `IPV6_DROP_MEMBERSHIP`).
+//
+// # Safety
+// The strings are NULL or NUL-terminated.
+void pony_os_multicast_leave(int fd, const char *group, const char *to);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -222,7 +222,7 @@ impl Event {
         drop(sub);
         if let Err(e) = result {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            reactor.push(Pending::notify(self, delivery::refused_flags(flags), errno as u32));
+            reactor.push(Pending::notify(self, delivery::refused_flags(self, flags), errno as u32));
         }
         thread::ensure_running();
     }
@@ -345,6 +345,9 @@ impl Event {
     /// was delivered (or, if not yet, right after that). Refused, with a
     /// diagnostic on stderr, for an event that is not disposable or a
     /// pointer that is not a live event.
+    // Any pointer value is accepted: it is dereferenced only once the live
+    // registry has confirmed it names a live event.
+    #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn destroy(ptr: *mut Event) {
         let mut free_now = None;
         registry::check_and_remove(ptr as usize, |is_live| {

@@ -5,9 +5,11 @@
 //! - [`thread`]: starting and stopping the I/O thread that drives the reactor.
 //! - [`signal`]: the async-signal-safe signal handler and its watchers.
 //! - [`registry`]: the set of live event pointers (destroy checks it).
+//! - [`reoffer`]: listeners starved of fds (EMFILE) and their re-arm.
 
 pub mod event;
 pub mod reactor;
 pub mod registry;
+pub mod reoffer;
 pub mod signal;
 pub mod thread;

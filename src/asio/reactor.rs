@@ -54,6 +54,8 @@ pub struct Reactor {
     registry: mio::Registry,
     waker: Waker,
     queue: Mutex<Vec<Pending>>,
+    /// Whether `queue` is non-empty, readable without its lock.
+    queued: AtomicBool,
     wake_sent: AtomicBool,
 }
 
@@ -91,6 +93,7 @@ impl Reactor {
             registry,
             waker,
             queue: Mutex::new(Vec::new()),
+            queued: AtomicBool::new(false),
             wake_sent: AtomicBool::new(false),
         })
     }
@@ -119,6 +122,7 @@ impl Reactor {
                 return;
             }
             q.push(item);
+            self.queued.store(true, Ordering::Release);
         }
         self.wake();
     }
@@ -130,13 +134,14 @@ impl Reactor {
             let mut q = lock(&self.queue);
             make_disposable();
             q.push(Pending { event: NonNull::from(ev), flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
+            self.queued.store(true, Ordering::Release);
         }
         self.wake();
     }
 
     /// Whether notifications are waiting in the queue.
     pub fn has_pending(&self) -> bool {
-        !lock(&self.queue).is_empty()
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Wakes the thread that polls, unless it is us or it was woken already.
@@ -152,10 +157,25 @@ impl Reactor {
     }
 
     /// One turn: wait for readiness (at most `timeout`), deliver it, then
-    /// deliver the queue. Only one thread turns at a time.
+    /// deliver the queue. Only one thread turns at a time; this one waits
+    /// for the poller if another thread holds it.
     pub fn turn(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let mut guard = lock(&self.poller);
-        let state = &mut *guard;
+        self.turn_locked(&mut lock(&self.poller), timeout)
+    }
+
+    /// A turn if the poller is free; `None` if another thread holds it.
+    /// Executor workers use this: an idle worker takes the poller and blocks
+    /// in it, so readiness and the owner's code meet on one thread.
+    pub fn try_turn(&self, timeout: Option<Duration>) -> Option<io::Result<()>> {
+        let mut guard = match self.poller.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(self.turn_locked(&mut guard, timeout))
+    }
+
+    fn turn_locked(&self, state: &mut PollState, timeout: Option<Duration>) -> io::Result<()> {
         POLLING.with(|p| p.set(true));
         let timeout = if self.has_pending() { Some(Duration::ZERO) } else { timeout };
         let result = match state.poll.poll(&mut state.events, timeout) {
@@ -177,7 +197,11 @@ impl Reactor {
     /// starve the poller.
     fn drain(&self, batch: &mut Vec<Pending>) {
         self.wake_sent.store(false, Ordering::Release);
-        std::mem::swap(&mut *lock(&self.queue), batch);
+        {
+            let mut q = lock(&self.queue);
+            std::mem::swap(&mut *q, batch);
+            self.queued.store(false, Ordering::Release);
+        }
         for item in batch.drain(..) {
             // SAFETY: see `Pending`: the record outlives its queued items.
             let ev = unsafe { item.event.as_ref() };

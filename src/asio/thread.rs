@@ -4,9 +4,9 @@
 
 use super::reactor;
 use crate::host::{self, noisy};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,6 +21,43 @@ struct Lifecycle {
 
 static LIFECYCLE: Mutex<Lifecycle> = Mutex::new(Lifecycle { thread: None, stop_reply: None });
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Executors whose workers take the poller themselves (see `actor`): while
+/// any is active, the I/O thread parks instead of polling, so readiness is
+/// seen by the worker that will run the owner.
+static EXTERNAL_DRIVERS: AtomicUsize = AtomicUsize::new(0);
+static HANDOVER: Mutex<()> = Mutex::new(());
+static HANDOVER_CHANGED: Condvar = Condvar::new();
+
+fn signal_handover() {
+    let _guard = HANDOVER.lock().unwrap_or_else(|p| p.into_inner());
+    HANDOVER_CHANGED.notify_all();
+}
+
+/// An executor starts driving the poller: the I/O thread steps aside.
+pub fn external_driver_started() {
+    EXTERNAL_DRIVERS.fetch_add(1, Ordering::SeqCst);
+    if let Ok(reactor) = reactor::get() {
+        reactor.force_wake();
+    }
+}
+
+/// An executor stops driving the poller: the I/O thread polls again.
+pub fn external_driver_stopped() {
+    EXTERNAL_DRIVERS.fetch_sub(1, Ordering::SeqCst);
+    signal_handover();
+}
+
+/// Parks the I/O thread while an executor drives the poller.
+fn park_while_driven() -> bool {
+    let mut guard = HANDOVER.lock().unwrap_or_else(|p| p.into_inner());
+    let mut parked = false;
+    while EXTERNAL_DRIVERS.load(Ordering::SeqCst) > 0 && !STOP_REQUESTED.load(Ordering::SeqCst) {
+        parked = true;
+        guard = HANDOVER_CHANGED.wait(guard).unwrap_or_else(|p| p.into_inner());
+    }
+    parked
+}
 
 fn lifecycle() -> std::sync::MutexGuard<'static, Lifecycle> {
     LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner())
@@ -74,6 +111,7 @@ pub fn stop() -> bool {
     if let Ok(reactor) = reactor::get() {
         reactor.force_wake();
     }
+    signal_handover();
     let stopped = rx.recv().unwrap_or(true);
     let mut life = lifecycle();
     if stopped {
@@ -92,7 +130,13 @@ fn io_thread() {
         return;
     };
     loop {
-        let _ = reactor.turn(None);
+        if park_while_driven() {
+            continue;
+        }
+        // A stop request that came while we were parked found its wake-up
+        // consumed by an executor worker: do not block then.
+        let timeout = STOP_REQUESTED.load(Ordering::SeqCst).then_some(Duration::ZERO);
+        let _ = reactor.turn(timeout);
         if !STOP_REQUESTED.swap(false, Ordering::SeqCst) {
             continue;
         }

@@ -53,19 +53,31 @@ pub fn take() -> i32 {
     LAST_ERROR.with(|e| e.replace(0))
 }
 
-/// Ends a partial call: its value on success; on failure the host's way
-/// (here: record it for `ponynet_take_error()` and return 0).
+/// Ends a partial call: its value on success; on failure the host's way.
+/// C host: record the failure for `ponynet_take_error()` and return 0.
+/// Pony host: set errno and raise a Pony error (`pony_error`), which
+/// unwinds to the Pony caller; the caller then reads `pony_os_errno()`.
+///
+/// Must be called outside any `catch_unwind` (it would abort on the foreign
+/// exception), from the exported `C-unwind` function, with no live value
+/// that needs dropping.
 pub fn finish(result: Result<usize, Failure>) -> usize {
-    match result {
+    let code = match result {
         Ok(n) => {
             LAST_ERROR.with(|e| e.set(0));
-            n
+            return n;
         }
-        Err(f) => {
-            LAST_ERROR.with(|e| e.set(f.code()));
-            0
+        Err(f) => f.code(),
+    };
+    LAST_ERROR.with(|e| e.set(code));
+    if super::current() == super::Host::Pony {
+        if code > 0 {
+            crate::os::set_errno(code);
         }
+        // SAFETY: see the contract above; errno is not touched in between.
+        unsafe { super::pony::raise_error() }
     }
+    0
 }
 
 /// Records why a non-partial call failed (a NULL argument, an unknown

@@ -10,6 +10,7 @@
 pub mod delivery;
 pub mod failure;
 pub mod noisy;
+mod pony;
 pub mod strings;
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -36,7 +37,14 @@ pub fn current() -> Host {
     }
 }
 
-/// Switches the process to `host`.
-pub fn set(host: Host) {
-    HOST.store(host as u8, Ordering::Relaxed);
+/// Enters Pony-runtime mode: resolves the runtime's functions (aborting
+/// with a message if one is missing) and then switches the seams.
+pub fn enter_pony_mode() {
+    pony::load();
+    HOST.store(Host::Pony as u8, Ordering::SeqCst);
+}
+
+/// Whether this process contains the Pony runtime's functions.
+pub fn pony_runtime_present() -> bool {
+    pony::present()
 }

@@ -18,9 +18,16 @@ macro_rules! syscall {
 }
 
 
+pub mod addr;
 pub mod eventfd;
+pub mod multicast;
+pub mod resolve;
 pub mod signal;
+pub mod socket;
+pub mod sockopt;
+pub mod tcp;
 pub mod timerfd;
+pub mod udp;
 
 /// Closes a file descriptor the library owns.
 pub fn close(fd: i32) -> io::Result<()> {

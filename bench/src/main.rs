@@ -1,0 +1,246 @@
+//! `make bench`: every workload on every implementation, in one run, as
+//! medians of N repetitions and ratios against raw epoll and tokio.
+//!
+//! Each measurement runs in a fresh process (the C programs, or this binary
+//! again with `--impl`), so no run inherits another's threads or sockets.
+//!
+//! Environment: BENCH_REPS (repetitions, default 3), BENCH_QUICK=1 (small
+//! sizes, one repetition), BENCH_BIN (the C programs, default bench/build),
+//! BENCH_OUT (results directory, default bench).
+
+mod chart;
+mod rust_impl;
+mod stats;
+mod tokio_impl;
+
+use stats::{median, parse, Sample};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A workload: its name in the table, the program's workload argument,
+/// size arguments (full, quick), and the metric that decides.
+struct Workload {
+    row: &'static str,
+    arg: &'static str,
+    full: (u64, u64),
+    quick: (u64, u64),
+    metric: &'static str,
+    lower_is_better: bool,
+    impls: &'static [&'static str],
+}
+
+const ALL: &[&str] = &["epoll-1t", "epoll-2t", "c-abi", "rust-api", "tokio"];
+const ONE_THREAD: &[&str] = &["epoll-1t", "c-abi", "rust-api", "tokio"];
+
+const WORKLOADS: &[Workload] = &[
+    Workload { row: "pingpong", arg: "pingpong", full: (100_000, 0), quick: (20_000, 0), metric: "p50_us", lower_is_better: true, impls: ALL },
+    Workload { row: "bulk", arg: "bulk", full: (2 << 30, 0), quick: (256 << 20, 0), metric: "mib_s", lower_is_better: false, impls: ALL },
+    Workload { row: "connrate-seq", arg: "connrate", full: (5_000, 1), quick: (1_000, 1), metric: "conns_s", lower_is_better: false, impls: ONE_THREAD },
+    Workload { row: "connrate-par", arg: "connrate", full: (5_000, 8), quick: (1_000, 8), metric: "conns_s", lower_is_better: false, impls: ONE_THREAD },
+    Workload { row: "many", arg: "many", full: (1_000, 100), quick: (200, 20), metric: "rt_s", lower_is_better: false, impls: ONE_THREAD },
+    Workload { row: "c10k", arg: "c10k", full: (10_000, 0), quick: (2_000, 0), metric: "bytes_per_conn", lower_is_better: true, impls: ONE_THREAD },
+    Workload { row: "dispatch-send-1", arg: "dispatch", full: (2_000_000, 1), quick: (200_000, 1), metric: "per_s", lower_is_better: false, impls: &["c-abi", "rust-api"] },
+    Workload { row: "dispatch-send-100", arg: "dispatch", full: (2_000_000, 100), quick: (200_000, 100), metric: "per_s", lower_is_better: false, impls: &["c-abi", "rust-api"] },
+    Workload { row: "dispatch-fd", arg: "dispatch-fd", full: (500_000, 0), quick: (100_000, 0), metric: "per_s", lower_is_better: false, impls: &["epoll-1t", "c-abi", "rust-api"] },
+];
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v == "1")
+}
+
+fn command_for(implementation: &str, w: &Workload, n: u64, arg: u64) -> Command {
+    let bin = PathBuf::from(std::env::var("BENCH_BIN").unwrap_or_else(|_| "bench/build".into()));
+    let (program, args): (PathBuf, Vec<String>) = match implementation {
+        "epoll-1t" | "epoll-2t" => {
+            let raw_workload = if w.arg == "dispatch-fd" { "dispatch" } else { w.arg };
+            let threads = if implementation == "epoll-2t" { 2 } else { arg.max(1) };
+            (bin.join("raw_epoll"), vec![raw_workload.into(), n.to_string(), threads.to_string()])
+        }
+        "c-abi" => (bin.join("ponynet_c"), vec![w.arg.into(), n.to_string(), arg.to_string()]),
+        other => {
+            let me = std::env::current_exe().expect("current exe");
+            let name = if other == "tokio" { "tokio" } else { "rust" };
+            (me, vec!["--impl".into(), name.into(), w.arg.into(), n.to_string(), arg.to_string()])
+        }
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    cmd
+}
+
+/// Runs one measurement; None (with a note) if the program failed.
+fn measure(implementation: &str, w: &Workload, n: u64, arg: u64) -> Option<Sample> {
+    let out = command_for(implementation, w, n, arg).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        eprintln!(
+            "  {implementation} {}: failed ({}): {}",
+            w.row,
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
+        return None;
+    }
+    parse(&text).into_iter().find(|s| s.workload == w.row || (s.workload == "dispatch-fd" && w.row == "dispatch-fd"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 6 && args[1] == "--impl" {
+        let (n, arg) = (args[4].parse().unwrap_or(0), args[5].parse().unwrap_or(0));
+        let line = match args[2].as_str() {
+            "tokio" => tokio_impl::run(&args[3], n, arg),
+            _ => rust_impl::run(&args[3], n, arg),
+        };
+        match line {
+            Some(l) => println!("{l}"),
+            None => std::process::exit(3),
+        }
+        return;
+    }
+    let quick = env_flag("BENCH_QUICK");
+    let reps: usize = if quick { 1 } else { std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) };
+    let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench".into()));
+
+    // (row, impl) -> metric -> samples
+    let mut results: BTreeMap<(String, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    let mut failures = 0;
+    for w in WORKLOADS {
+        let (n, arg) = if quick { w.quick } else { w.full };
+        for &implementation in w.impls {
+            for _ in 0..reps {
+                match measure(implementation, w, n, arg) {
+                    Some(s) => {
+                        let entry = results.entry((w.row.to_string(), implementation.to_string())).or_default();
+                        for (k, v) in s.metrics {
+                            entry.entry(k).or_default().push(v);
+                        }
+                    }
+                    None => failures += 1,
+                }
+            }
+            eprintln!("  done: {} / {implementation}", w.row);
+        }
+    }
+
+    let medians: BTreeMap<(String, String), BTreeMap<String, f64>> = results
+        .into_iter()
+        .map(|(k, metrics)| (k, metrics.into_iter().map(|(m, mut v)| (m, median(&mut v))).collect()))
+        .collect();
+
+    let machine = machine_line();
+    let table = render_table(&medians, reps, &machine);
+    println!("{table}");
+    std::fs::create_dir_all(&out_dir).ok();
+    std::fs::write(out_dir.join("results.csv"), render_csv(&medians)).expect("write results.csv");
+    std::fs::write(out_dir.join("results.md"), &table).expect("write results.md");
+    std::fs::write(out_dir.join("results.svg"), chart::render(chart_rows(&medians), &machine)).expect("write results.svg");
+    eprintln!("wrote {0}/results.csv, {0}/results.md, {0}/results.svg", out_dir.display());
+    if failures > 0 {
+        eprintln!("{failures} measurement(s) failed");
+        std::process::exit(1);
+    }
+}
+
+/// Speed relative to raw epoll (higher is better) per row and implementation.
+fn chart_rows(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>) -> Vec<(String, Vec<(String, f64)>)> {
+    WORKLOADS
+        .iter()
+        .filter_map(|w| {
+            let base_impl = if w.impls.contains(&"epoll-1t") { "epoll-1t" } else { "c-abi" };
+            let base = medians.get(&(w.row.to_string(), base_impl.to_string()))?.get(w.metric).copied()?;
+            let bars = w
+                .impls
+                .iter()
+                .filter_map(|i| {
+                    let v = medians.get(&(w.row.to_string(), i.to_string()))?.get(w.metric).copied()?;
+                    let speed = if w.lower_is_better { base / v } else { v / base };
+                    Some((i.to_string(), speed))
+                })
+                .collect::<Vec<_>>();
+            Some((format!("{} (vs {base_impl})", w.row), bars))
+        })
+        .collect()
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+fn render_table(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>, reps: usize, machine: &str) -> String {
+    let mut t = String::new();
+    let _ = writeln!(t, "libponynet benchmarks — medians of {reps} run(s); {machine}\n");
+    let _ = writeln!(t, "| workload | metric | implementation | value | vs epoll-1t | vs tokio |");
+    let _ = writeln!(t, "|---|---|---|---:|---:|---:|");
+    for w in WORKLOADS {
+        let get = |i: &str| medians.get(&(w.row.to_string(), i.to_string())).and_then(|m| m.get(w.metric).copied());
+        for &i in w.impls {
+            let Some(v) = get(i) else {
+                let _ = writeln!(t, "| {} | {} | {i} | not measured | | |", w.row, w.metric);
+                continue;
+            };
+            let _ = writeln!(t, "| {} | {} | {i} | {v:.2} | {} | {} |", w.row, w.metric, ratio(Some(v), get("epoll-1t")), ratio(Some(v), get("tokio")));
+        }
+        if w.row == "pingpong" {
+            for extra in ["mean_us", "p99_us"] {
+                for &i in w.impls {
+                    if let Some(v) = medians.get(&(w.row.to_string(), i.to_string())).and_then(|m| m.get(extra)) {
+                        let _ = writeln!(t, "| {} | {extra} | {i} | {v:.2} | | |", w.row);
+                    }
+                }
+            }
+        }
+        if w.row == "c10k" {
+            for &i in w.impls {
+                if let Some(v) = medians.get(&(w.row.to_string(), i.to_string())).and_then(|m| m.get("drain_ms")) {
+                    let _ = writeln!(t, "| c10k | drain_ms | {i} | {v:.2} | | |");
+                }
+            }
+        }
+    }
+    t
+}
+
+fn render_csv(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>) -> String {
+    let mut s = String::from("workload,implementation,metric,median\n");
+    for ((row, i), metrics) in medians {
+        for (m, v) in metrics {
+            let _ = writeln!(s, "{row},{i},{m},{v}");
+        }
+    }
+    s
+}
+
+fn machine_line() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+/// Raises the soft fd limit toward `want` (as far as the hard limit allows).
+pub fn raise_nofile(want: u64) {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: rl is a valid out-parameter.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rl.rlim_cur < want {
+        rl.rlim_cur = want.min(rl.rlim_max);
+        // SAFETY: rl is a valid in-parameter.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+    }
+}
+
+/// Resident memory of this process, in bytes.
+pub fn rss_bytes() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok()))
+        .map_or(0, |kib| kib * 1024)
+}

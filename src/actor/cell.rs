@@ -1,0 +1,203 @@
+//! One actor: its state, mailbox, event owner and scheduling state.
+
+use super::event_owner::EventOwner;
+use super::runtime::{Shared, Task};
+use super::{Actor, BATCH};
+use crate::asio::event::ASIO_DISPOSABLE;
+use crate::ffi::types::Owner;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+type Behaviour<A> = Box<dyn FnOnce(&mut A, &Context<A>) + Send>;
+
+const IDLE: u8 = 0;
+const SCHEDULED: u8 = 1;
+const RUNNING: u8 = 2;
+/// Running, and scheduled again meanwhile: run once more after this turn.
+const NOTIFIED: u8 = 3;
+
+pub(crate) struct Cell<A: Actor> {
+    owner: EventOwner,
+    state: Mutex<A>,
+    mailbox: Mutex<VecDeque<Behaviour<A>>>,
+    sched: AtomicU8,
+    shared: Arc<Shared>,
+    /// Events created with this actor as owner and not yet disposed: while
+    /// any lives, the actor keeps itself alive (the library points at it).
+    live_events: AtomicUsize,
+    keep_alive: Mutex<Option<Arc<Cell<A>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A handle to an actor: send it behaviours. Cheap to clone.
+pub struct ActorRef<A: Actor> {
+    cell: Arc<Cell<A>>,
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        ActorRef { cell: Arc::clone(&self.cell) }
+    }
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// Queues a behaviour; it runs on a worker, after the ones sent before it.
+    pub fn send(&self, behaviour: impl FnOnce(&mut A, &Context<A>) + Send + 'static) {
+        lock(&self.cell.mailbox).push_back(Box::new(behaviour));
+        self.cell.schedule();
+    }
+
+    /// Whether two handles name the same actor.
+    pub fn same(&self, other: &ActorRef<A>) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
+    }
+}
+
+/// What a running behaviour knows about its actor.
+pub struct Context<A: Actor> {
+    cell: Arc<Cell<A>>,
+}
+
+impl<A: Actor> Context<A> {
+    /// A handle to this actor (for self-messages, or to give to others).
+    pub fn this(&self) -> ActorRef<A> {
+        ActorRef { cell: Arc::clone(&self.cell) }
+    }
+
+    /// Starts another actor on this actor's runtime (as a Pony actor may
+    /// create actors): a listener spawns one per accepted connection.
+    pub fn spawn<B: Actor>(&self, state: B) -> ActorRef<B> {
+        Cell::spawn(Arc::clone(&self.cell.shared), state)
+    }
+
+    /// The ABI owner of this actor's events: pass it to
+    /// `pony_asio_event_create`, `pony_os_listen_*`, `pony_os_connect_*`, then
+    /// call [`Context::events_created`] with how many events that made.
+    pub fn owner(&self) -> *mut Owner {
+        self.cell.owner.as_owner()
+    }
+
+    /// Records `n` new events owned by this actor: it stays alive until each
+    /// has delivered its final `ASIO_DISPOSABLE`.
+    pub fn events_created(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        if self.cell.live_events.fetch_add(n, Ordering::AcqRel) == 0 {
+            *lock(&self.cell.keep_alive) = Some(Arc::clone(&self.cell));
+        }
+    }
+
+    fn event_disposed(&self) {
+        if self.cell.live_events.fetch_sub(1, Ordering::AcqRel) == 1 {
+            lock(&self.cell.keep_alive).take();
+        }
+    }
+}
+
+impl<A: Actor> Cell<A> {
+    pub(crate) fn spawn(shared: Arc<Shared>, state: A) -> ActorRef<A> {
+        let cell = Arc::new(Cell {
+            owner: EventOwner::new(std::ptr::null(), schedule_raw::<A>),
+            state: Mutex::new(state),
+            mailbox: Mutex::new(VecDeque::new()),
+            sched: AtomicU8::new(IDLE),
+            shared,
+            live_events: AtomicUsize::new(0),
+            keep_alive: Mutex::new(None),
+        });
+        cell.owner.set_target(Arc::as_ptr(&cell).cast());
+        ActorRef { cell }
+    }
+
+    /// Makes the actor runnable (from any thread, and from a notification).
+    fn schedule(self: &Arc<Self>) {
+        let mut current = self.sched.load(Ordering::Acquire);
+        loop {
+            let next = match current {
+                IDLE => SCHEDULED,
+                RUNNING => NOTIFIED,
+                _ => return,
+            };
+            match self.sched.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(seen) => current = seen,
+            }
+        }
+        if current == IDLE {
+            self.shared.became_active();
+            self.shared.push(Arc::clone(self) as Arc<dyn Task>);
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !lock(&self.mailbox).is_empty() || self.owner.has_pending()
+    }
+}
+
+/// `EventOwner`'s way back to the actor, from a raw pointer.
+///
+/// # Safety
+/// `target` is the address of a live `Cell<A>` inside an `Arc`.
+unsafe fn schedule_raw<A: Actor>(target: *const ()) {
+    let cell = target.cast::<Cell<A>>();
+    // SAFETY: the cell is alive (it keeps itself alive while it has events),
+    // so taking one more strong reference for the duration is sound.
+    let arc = unsafe {
+        Arc::increment_strong_count(cell);
+        Arc::from_raw(cell)
+    };
+    arc.schedule();
+}
+
+impl<A: Actor> Task for Cell<A> {
+    fn run(self: Arc<Self>) {
+        self.sched.store(RUNNING, Ordering::Release);
+        let ctx = Context { cell: Arc::clone(&self) };
+        {
+            let mut state = lock(&self.state);
+            let mut disposed = 0;
+            self.owner.drain(|n| {
+                if n.flags == ASIO_DISPOSABLE {
+                    disposed += 1;
+                }
+                guarded(|| state.event(&ctx, n.event, n.flags, n.arg));
+            });
+            for _ in 0..disposed {
+                ctx.event_disposed();
+            }
+            for _ in 0..BATCH {
+                let Some(behaviour) = lock(&self.mailbox).pop_front() else { break };
+                guarded(|| behaviour(&mut state, &ctx));
+            }
+        }
+        drop(ctx);
+        if self.has_work() {
+            self.sched.store(SCHEDULED, Ordering::Release);
+            self.shared.push_fair(Arc::clone(&self) as Arc<dyn Task>);
+            return;
+        }
+        match self.sched.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => self.shared.became_idle(),
+            Err(_) => {
+                // NOTIFIED while running: go round again.
+                self.sched.store(SCHEDULED, Ordering::Release);
+                let shared = Arc::clone(&self.shared);
+                shared.push_fair(self as Arc<dyn Task>);
+            }
+        }
+    }
+}
+
+/// Runs actor code; a panic is reported and the actor goes on (the worker
+/// and the other actors must not die with it).
+fn guarded(f: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), b"libponynet: an actor behaviour panicked\n");
+    }
+}

@@ -1,0 +1,143 @@
+//! The ABI owner of an actor's events. Its `notify` records the flags in
+//! per-event atomic slots and schedules the actor: no allocation, no lock,
+//! no user code on the polling thread.
+
+use crate::asio::event::{Event, ASIO_DISPOSABLE, ASIO_SIGNAL};
+use crate::ffi::types::Owner;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::Mutex;
+
+/// Bit standing for `ASIO_DISPOSABLE` (which is flags 0) in a slot.
+const DISPOSED: u32 = 1 << 31;
+/// Events one owner tracks without a lock (Happy Eyeballs needs a few).
+const SLOTS: usize = 8;
+
+#[derive(Default)]
+struct Slot {
+    event: AtomicPtr<Event>,
+    pending: AtomicU32,
+    arg: AtomicU32,
+}
+
+impl Slot {
+    fn record(&self, flags: u32, arg: u32) {
+        if flags == ASIO_DISPOSABLE {
+            self.pending.fetch_or(DISPOSED, Ordering::AcqRel);
+            return;
+        }
+        if flags & ASIO_SIGNAL != 0 {
+            self.arg.fetch_add(arg, Ordering::AcqRel);
+        } else if arg != 0 {
+            self.arg.store(arg, Ordering::Release);
+        }
+        self.pending.fetch_or(flags, Ordering::AcqRel);
+    }
+}
+
+/// The ABI owner (`ponynet_owner_t` first) of every event of one actor.
+#[repr(C)]
+pub struct EventOwner {
+    base: Owner,
+    slots: [Slot; SLOTS],
+    /// Notifications for events beyond SLOTS (rare), in order.
+    overflow: Mutex<Vec<(usize, u32, u32)>>,
+    target: AtomicPtr<()>,
+    schedule: unsafe fn(*const ()),
+}
+
+/// One notification taken from an owner: the event, its flags, its arg.
+pub struct Taken {
+    /// The event.
+    pub event: *mut Event,
+    /// Coalesced flags, or `ASIO_DISPOSABLE` alone.
+    pub flags: u32,
+    /// The arg (signal count since the last delivery, errno of `ASIO_ERROR`).
+    pub arg: u32,
+}
+
+impl EventOwner {
+    /// An owner that calls `schedule(target)` on every notification.
+    pub(crate) fn new(target: *const (), schedule: unsafe fn(*const ())) -> Self {
+        EventOwner {
+            base: Owner { notify: Some(notify) },
+            slots: Default::default(),
+            overflow: Mutex::new(Vec::new()),
+            target: AtomicPtr::new(target as *mut ()),
+            schedule,
+        }
+    }
+
+    /// Points the owner at its actor (once the actor has its address).
+    pub(crate) fn set_target(&self, target: *const ()) {
+        self.target.store(target as *mut (), Ordering::Release);
+    }
+
+    /// The pointer to hand to the ABI as owner.
+    pub fn as_owner(&self) -> *mut Owner {
+        &self.base as *const Owner as *mut Owner
+    }
+
+    fn record(&self, ev: *mut Event, flags: u32, arg: u32) {
+        for slot in &self.slots {
+            let current = slot.event.load(Ordering::Acquire);
+            if current == ev {
+                slot.record(flags, arg);
+                return;
+            }
+            if current.is_null()
+                && slot.event.compare_exchange(ptr::null_mut(), ev, Ordering::AcqRel, Ordering::Acquire).is_ok()
+            {
+                slot.record(flags, arg);
+                return;
+            }
+        }
+        self.overflow.lock().unwrap_or_else(|p| p.into_inner()).push((ev as usize, flags, arg));
+    }
+
+    /// Takes every pending notification (the actor's side), calling `f` for
+    /// each; a disposed event's slot is freed after its last notification.
+    pub fn drain(&self, mut f: impl FnMut(Taken)) {
+        for slot in &self.slots {
+            let ev = slot.event.load(Ordering::Acquire);
+            if ev.is_null() {
+                continue;
+            }
+            let bits = slot.pending.swap(0, Ordering::AcqRel);
+            if bits == 0 {
+                continue;
+            }
+            let arg = slot.arg.swap(0, Ordering::AcqRel);
+            let flags = bits & !DISPOSED;
+            if flags != 0 {
+                f(Taken { event: ev, flags, arg });
+            }
+            if bits & DISPOSED != 0 {
+                // Nothing follows the final notification: the slot is free.
+                slot.event.store(ptr::null_mut(), Ordering::Release);
+                f(Taken { event: ev, flags: ASIO_DISPOSABLE, arg: 0 });
+            }
+        }
+        let spilled = std::mem::take(&mut *self.overflow.lock().unwrap_or_else(|p| p.into_inner()));
+        for (ev, flags, arg) in spilled {
+            f(Taken { event: ev as *mut Event, flags, arg });
+        }
+    }
+
+    /// Whether notifications wait to be drained.
+    pub fn has_pending(&self) -> bool {
+        self.slots.iter().any(|s| s.pending.load(Ordering::Acquire) != 0)
+            || !self.overflow.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+unsafe extern "C" fn notify(owner: *mut Owner, ev: *mut Event, flags: u32, arg: u32) {
+    // SAFETY: the library calls us with the owner pointer we handed out,
+    // which points to the `base` field (first, repr(C)) of a live EventOwner.
+    let this = unsafe { &*(owner as *const EventOwner) };
+    this.record(ev, flags, arg);
+    let target = this.target.load(Ordering::Acquire);
+    // SAFETY: the target outlives its events (the actor keeps itself alive
+    // while it has live events).
+    unsafe { (this.schedule)(target) };
+}

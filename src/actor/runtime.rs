@@ -1,0 +1,239 @@
+//! The workers and their queues.
+//!
+//! A worker runs, in this order: its LIFO slot (the actor a notification on
+//! this thread just made runnable), then the shared injector queue. With
+//! nothing to run it takes the poller and blocks in it; if another worker
+//! holds the poller it sleeps until work is pushed.
+
+use super::cell::{ActorRef, Cell};
+use super::Actor;
+use crate::asio::{reactor, thread};
+use crate::host::noisy;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Something a worker can run: an actor with work.
+pub(crate) trait Task: Send + Sync {
+    fn run(self: Arc<Self>);
+}
+
+/// Actor runs between two non-blocking looks at the poller while busy.
+const RUNS_PER_POLL: u32 = 32;
+/// How long a sleeping worker waits before it tries the poller again.
+const SLEEP: Duration = Duration::from_millis(20);
+
+pub(crate) struct Shared {
+    injector: Mutex<VecDeque<Arc<dyn Task>>>,
+    work_pushed: Condvar,
+    sleepers: AtomicUsize,
+    polling: AtomicBool,
+    /// Actors scheduled or running.
+    active: AtomicUsize,
+    idle_lock: Mutex<()>,
+    idle_changed: Condvar,
+    shutdown: AtomicBool,
+}
+
+struct Local {
+    shared: *const Shared,
+    lifo: Option<Arc<dyn Task>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Queues a task made runnable now: on one of our workers it goes to the
+    /// LIFO slot and runs next on this thread (no thread hop); the task it
+    /// displaces goes to the injector.
+    pub(crate) fn push(&self, task: Arc<dyn Task>) {
+        let displaced = LOCAL.with(|l| match l.borrow_mut().as_mut() {
+            Some(local) if std::ptr::eq(local.shared, self) => Ok(local.lifo.replace(task)),
+            _ => Err(task),
+        });
+        match displaced {
+            Ok(None) => {}
+            Ok(Some(old)) => self.push_fair(old),
+            Err(task) => self.push_fair(task),
+        }
+    }
+
+    /// Queues a task behind the others (an actor that used its batch).
+    pub(crate) fn push_fair(&self, task: Arc<dyn Task>) {
+        lock(&self.injector).push_back(task);
+        self.wake_one();
+    }
+
+    fn wake_one(&self) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.injector);
+            self.work_pushed.notify_one();
+        } else if self.polling.load(Ordering::SeqCst) {
+            if let Ok(r) = reactor::get() {
+                r.force_wake();
+            }
+        }
+    }
+
+    pub(crate) fn became_active(&self) {
+        self.active.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn became_idle(&self) {
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _guard = lock(&self.idle_lock);
+            self.idle_changed.notify_all();
+        }
+    }
+
+    fn next_task(&self) -> Option<Arc<dyn Task>> {
+        let local = LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|l| l.lifo.take()));
+        local.or_else(|| lock(&self.injector).pop_front())
+    }
+
+    fn is_idle(&self) -> bool {
+        self.active.load(Ordering::SeqCst) == 0
+            && noisy::count() == 0
+            && !reactor::get().map(|r| r.has_pending()).unwrap_or(false)
+    }
+}
+
+fn worker(shared: Arc<Shared>) {
+    LOCAL.with(|l| *l.borrow_mut() = Some(Local { shared: Arc::as_ptr(&shared), lifo: None }));
+    let Ok(reactor) = reactor::get() else { return };
+    let mut runs: u32 = 0;
+    while !shared.shutdown.load(Ordering::SeqCst) {
+        if let Some(task) = shared.next_task() {
+            task.run();
+            runs = runs.wrapping_add(1);
+            if runs % RUNS_PER_POLL == 0 {
+                let _ = reactor.try_turn(Some(Duration::ZERO));
+            }
+            continue;
+        }
+        // Idle: whoever parks, polls.
+        shared.polling.store(true, Ordering::SeqCst);
+        let polled = if lock(&shared.injector).is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
+            reactor.try_turn(None).is_some()
+        } else {
+            true
+        };
+        shared.polling.store(false, Ordering::SeqCst);
+        if polled {
+            continue;
+        }
+        // Another thread polls: sleep until work is pushed.
+        let guard = lock(&shared.injector);
+        if guard.is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
+            shared.sleepers.fetch_add(1, Ordering::SeqCst);
+            let _ = shared.work_pushed.wait_timeout(guard, SLEEP);
+            shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    LOCAL.with(|l| {
+        if let Some(local) = l.borrow_mut().take() {
+            if let Some(task) = local.lifo {
+                lock(&shared.injector).push_front(task);
+            }
+        }
+    });
+}
+
+/// The executor: a fixed pool of workers running actors.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A runtime with `workers` worker threads (at least one).
+    pub fn new(workers: usize) -> io::Result<Runtime> {
+        reactor::get()?;
+        let shared = Arc::new(Shared {
+            injector: Mutex::new(VecDeque::new()),
+            work_pushed: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
+            polling: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            idle_lock: Mutex::new(()),
+            idle_changed: Condvar::new(),
+            shutdown: AtomicBool::new(false),
+        });
+        thread::external_driver_started();
+        let mut runtime = Runtime { shared, workers: Vec::new() };
+        for i in 0..workers.max(1) {
+            let shared = Arc::clone(&runtime.shared);
+            let handle = std::thread::Builder::new().name(format!("ponynet-worker-{i}")).spawn(move || worker(shared))?;
+            runtime.workers.push(handle);
+        }
+        Ok(runtime)
+    }
+
+    /// A runtime with one worker per core.
+    pub fn with_default_workers() -> io::Result<Runtime> {
+        Runtime::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// Starts an actor with `state`.
+    pub fn spawn<A: Actor>(&self, state: A) -> ActorRef<A> {
+        Cell::spawn(Arc::clone(&self.shared), state)
+    }
+
+    /// Blocks until no actor has work, nothing noisy is subscribed and no
+    /// notification is queued: the point at which a Pony program exits.
+    pub fn run_until_idle(&self) {
+        while !self.run_until_idle_for(Duration::from_secs(3600)) {}
+    }
+
+    /// As [`Runtime::run_until_idle`], for at most `limit`; true if idle.
+    pub fn run_until_idle_for(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        let mut guard = lock(&self.shared.idle_lock);
+        loop {
+            if self.shared.is_idle() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Noisy and queue changes are not signalled: look again soon.
+            let wait = (deadline - now).min(Duration::from_millis(5));
+            guard = self.shared.idle_changed.wait_timeout(guard, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        {
+            let _guard = lock(&self.shared.injector);
+            self.shared.work_pushed.notify_all();
+        }
+        if let Ok(r) = reactor::get() {
+            r.force_wake();
+        }
+        for handle in self.workers.drain(..) {
+            // A worker may sit in the poller: keep waking until it left.
+            while !handle.is_finished() {
+                if let Ok(r) = reactor::get() {
+                    r.force_wake();
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let _ = handle.join();
+        }
+        thread::external_driver_stopped();
+    }
+}

@@ -1,0 +1,328 @@
+//! The exported C ABI, as the net package sees it: every call the Rust API
+//! makes into the library goes through this file, to the same `extern "C"`
+//! functions (and the same pointers) a C program uses. Each wrapper is a
+//! few lines: pass the pointer, read `ponynet_take_error()` for partial
+//! calls, return `io::Result`.
+
+use crate::asio::event::Event;
+use crate::ffi::types::{Owner, PonyIpAddress};
+use crate::ffi::{addr, event, io as fio, lifecycle, tcp};
+use crate::host::failure::PONYNET_ERR_EOF;
+use std::ffi::{c_char, c_int, CString};
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+pub use crate::asio::event::{ASIO_DISPOSABLE, ASIO_ERROR, ASIO_ONESHOT, ASIO_READ, ASIO_WRITE};
+
+/// The flags of every connection event, as the seed uses on POSIX.
+pub const READ_WRITE_ONESHOT: u32 = ASIO_READ | ASIO_WRITE | ASIO_ONESHOT;
+
+/// Which address families a lookup, listen or connect may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum IpVersion {
+    /// IPv4 and IPv6.
+    #[default]
+    Any,
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+impl IpVersion {
+    /// Pony's family numbering (`pony_os_addrinfo`).
+    fn pony(self) -> c_int {
+        match self {
+            IpVersion::Any => 0,
+            IpVersion::V4 => 1,
+            IpVersion::V6 => 2,
+        }
+    }
+}
+
+/// An asio event owned by one of our actors: the pointer the ABI returned.
+///
+/// Invariant (kept by the owning actor): it is used only until the actor
+/// calls [`AsioEvent::destroy`] on its final `ASIO_DISPOSABLE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AsioEvent(NonNull<Event>);
+
+// SAFETY: the ABI's event functions may be called from any thread; the
+// pointer only travels with the actor that owns the event.
+unsafe impl Send for AsioEvent {}
+
+impl AsioEvent {
+    pub(crate) fn from_raw(ev: *mut Event) -> Option<AsioEvent> {
+        NonNull::new(ev).map(AsioEvent)
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut Event {
+        self.0.as_ptr()
+    }
+
+    /// `pony_asio_event_fd`.
+    pub(crate) fn fd(self) -> RawFd {
+        // SAFETY: a live event (type invariant).
+        unsafe { event::pony_asio_event_fd(self.as_ptr()) }
+    }
+
+    /// `pony_asio_event_set_readable`.
+    pub(crate) fn set_readable(self, readable: bool) {
+        // SAFETY: a live event (type invariant).
+        unsafe { event::pony_asio_event_set_readable(self.as_ptr(), readable) }
+    }
+
+    /// `pony_asio_event_set_writeable`.
+    pub(crate) fn set_writeable(self, writeable: bool) {
+        // SAFETY: a live event (type invariant).
+        unsafe { event::pony_asio_event_set_writeable(self.as_ptr(), writeable) }
+    }
+
+    /// `pony_asio_event_resubscribe`: re-arms READ/WRITE where the flag is false.
+    pub(crate) fn resubscribe(self) {
+        // SAFETY: a live event (type invariant).
+        unsafe { event::pony_asio_event_resubscribe(self.as_ptr()) }
+    }
+
+    /// `pony_asio_event_get_disposable`.
+    pub(crate) fn is_disposable(self) -> bool {
+        // SAFETY: a live event (type invariant).
+        unsafe { event::pony_asio_event_get_disposable(self.as_ptr()) }
+    }
+
+    /// `pony_asio_event_unsubscribe`: the final `ASIO_DISPOSABLE` follows.
+    pub(crate) fn unsubscribe(self) {
+        // SAFETY: a live event (type invariant).
+        unsafe { event::pony_asio_event_unsubscribe(self.as_ptr()) }
+    }
+
+    /// `pony_asio_event_destroy`, on the final `ASIO_DISPOSABLE`. The event
+    /// must not be used afterwards (the caller drops its copy).
+    pub(crate) fn destroy(self) {
+        // SAFETY: a live event (type invariant), disposable by now.
+        unsafe { event::pony_asio_event_destroy(self.as_ptr()) }
+    }
+
+    /// `pony_asio_event_create` for a socket we own; `None` if refused.
+    pub(crate) fn create(owner: *mut Owner, fd: RawFd, flags: u32) -> Option<AsioEvent> {
+        // SAFETY: `owner` is an actor's EventOwner, alive while it has events.
+        AsioEvent::from_raw(unsafe { event::pony_asio_event_create(owner, fd, flags, 0, true) })
+    }
+}
+
+/// The error a partial call recorded (`ponynet_take_error`).
+fn take_error() -> io::Error {
+    match lifecycle::ponynet_take_error() {
+        0 => io::Error::other("libponynet: partial call failed without an error code"),
+        errno if errno > 0 => io::Error::from_raw_os_error(errno),
+        other => io::Error::other(format!("libponynet: partial call failed ({other})")),
+    }
+}
+
+/// What `pony_os_recv` got.
+pub(crate) enum Recv {
+    /// Bytes read (never 0).
+    Bytes(usize),
+    /// Nothing available now.
+    WouldBlock,
+    /// The peer's orderly shutdown.
+    Eof,
+}
+
+/// `pony_os_recv` into `buf`.
+pub(crate) fn recv(ev: AsioEvent, buf: &mut [MaybeUninit<u8>]) -> io::Result<Recv> {
+    // SAFETY: a live event; `buf` is writable for its length.
+    let n = unsafe { fio::pony_os_recv(ev.as_ptr(), buf.as_mut_ptr().cast::<c_char>(), buf.len()) };
+    if n > 0 {
+        return Ok(Recv::Bytes(n));
+    }
+    match lifecycle::ponynet_take_error() {
+        0 => Ok(Recv::WouldBlock),
+        PONYNET_ERR_EOF => Ok(Recv::Eof),
+        errno if errno > 0 => Err(io::Error::from_raw_os_error(errno)),
+        other => Err(io::Error::other(format!("libponynet: recv failed ({other})"))),
+    }
+}
+
+/// `pony_os_writev`: bytes written (0 if it would block).
+pub(crate) fn writev(ev: AsioEvent, iov: &[libc::iovec]) -> io::Result<usize> {
+    let count = c_int::try_from(iov.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a live event; `iov` holds `count` iovecs over live buffers.
+    let n = unsafe { fio::pony_os_writev(ev.as_ptr(), iov.as_ptr(), count) };
+    if n > 0 {
+        return Ok(n);
+    }
+    match lifecycle::ponynet_take_error() {
+        0 => Ok(0),
+        errno if errno > 0 => Err(io::Error::from_raw_os_error(errno)),
+        other => Err(io::Error::other(format!("libponynet: writev failed ({other})"))),
+    }
+}
+
+/// `pony_os_writev_max`, asked once.
+pub(crate) fn writev_max() -> usize {
+    static MAX: OnceLock<usize> = OnceLock::new();
+    *MAX.get_or_init(|| usize::try_from(fio::pony_os_writev_max()).unwrap_or(1).max(1))
+}
+
+/// `pony_os_socket_close`.
+pub(crate) fn socket_close(fd: RawFd) {
+    tcp::pony_os_socket_close(fd);
+}
+
+/// `pony_os_socket_shutdown` (SHUT_WR).
+pub(crate) fn socket_shutdown(fd: RawFd) {
+    tcp::pony_os_socket_shutdown(fd);
+}
+
+/// `pony_os_connected`: no pending socket error.
+pub(crate) fn connected(fd: RawFd) -> bool {
+    tcp::pony_os_connected(fd)
+}
+
+/// `pony_os_keepalive`.
+pub(crate) fn keepalive(fd: RawFd, secs: u32) {
+    tcp::pony_os_keepalive(fd, c_int::try_from(secs).unwrap_or(c_int::MAX));
+}
+
+/// A Rust string as a C string; `None` if it holds a NUL.
+pub(crate) fn c_string(s: &str) -> Option<CString> {
+    CString::new(s).ok()
+}
+
+/// `pony_os_listen_tcp{,4,6}`; `None` on failure.
+pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> Option<AsioEvent> {
+    let (host, service) = (c_string(host)?, c_string(service)?);
+    let f = match version {
+        IpVersion::Any => tcp::pony_os_listen_tcp,
+        IpVersion::V4 => tcp::pony_os_listen_tcp4,
+        IpVersion::V6 => tcp::pony_os_listen_tcp6,
+    };
+    // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
+    // the strings are NUL-terminated and outlive the call.
+    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) })
+}
+
+/// What `pony_os_accept` got.
+pub(crate) enum Accepted {
+    /// A new connection's fd.
+    Fd(RawFd),
+    /// Nothing pending.
+    WouldBlock,
+    /// An error (errno).
+    Failed(io::Error),
+}
+
+/// `pony_os_accept`.
+pub(crate) fn accept(listen: AsioEvent) -> Accepted {
+    // SAFETY: a live event.
+    match unsafe { tcp::pony_os_accept(listen.as_ptr()) } {
+        0 => Accepted::WouldBlock,
+        -1 => Accepted::Failed(io::Error::from_raw_os_error(fio::pony_os_errno())),
+        fd => Accepted::Fd(fd),
+    }
+}
+
+/// An empty `pony_ipaddress_t` for the ABI to fill.
+pub(crate) fn empty_address() -> PonyIpAddress {
+    // SAFETY: all-zero is a valid sockaddr_storage (family AF_UNSPEC) and a
+    // NULL type pointer.
+    unsafe { MaybeUninit::<PonyIpAddress>::zeroed().assume_init() }
+}
+
+/// `pony_os_sockname` / `pony_os_peername`.
+pub(crate) fn socket_name(fd: RawFd, peer: bool) -> Option<PonyIpAddress> {
+    let mut ip = empty_address();
+    let f = if peer { addr::pony_os_peername } else { addr::pony_os_sockname };
+    // SAFETY: `ip` is a writable pony_ipaddress_t.
+    unsafe { f(fd, &mut ip) }.then_some(ip)
+}
+
+/// `pony_os_nameinfo`: host and service text; the two C strings are freed here.
+pub(crate) fn name_info(ip: &PonyIpAddress, reversedns: bool, servicename: bool) -> io::Result<(String, String)> {
+    let mut host: *mut c_char = std::ptr::null_mut();
+    let mut serv: *mut c_char = std::ptr::null_mut();
+    let ip = std::ptr::from_ref(ip).cast_mut();
+    // SAFETY: `ip` is readable (the ABI only reads it); the out-pointers are writable.
+    if !unsafe { addr::pony_os_nameinfo(ip, &mut host, &mut serv, reversedns, servicename) } {
+        return Err(last_error());
+    }
+    // SAFETY: on success both are NUL-terminated strings from malloc, ours to free.
+    unsafe {
+        let text = |p: *mut c_char| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        let pair = (text(host), text(serv));
+        libc::free(host.cast());
+        libc::free(serv.cast());
+        Ok(pair)
+    }
+}
+
+/// The error recorded by the last non-partial call that failed.
+pub(crate) fn last_error() -> io::Error {
+    take_error()
+}
+
+/// `pony_os_ipv4` / `pony_os_ipv6`.
+pub(crate) fn is_ipv4(ip: &PonyIpAddress) -> bool {
+    // SAFETY: `ip` is readable (the ABI only reads it).
+    unsafe { addr::pony_os_ipv4(std::ptr::from_ref(ip).cast_mut()) }
+}
+
+/// See [`is_ipv4`].
+pub(crate) fn is_ipv6(ip: &PonyIpAddress) -> bool {
+    // SAFETY: `ip` is readable (the ABI only reads it).
+    unsafe { addr::pony_os_ipv6(std::ptr::from_ref(ip).cast_mut()) }
+}
+
+/// `ponyint_address_length`: the sockaddr size for the family, if known.
+pub(crate) fn address_length(ip: &PonyIpAddress) -> Option<libc::socklen_t> {
+    // SAFETY: `ip` is readable (the ABI only reads it).
+    let n = unsafe { addr::ponyint_address_length(std::ptr::from_ref(ip).cast_mut()) };
+    (n != u32::MAX).then_some(n)
+}
+
+/// A `pony_os_addrinfo` lookup, walked with `pony_os_nextaddr` /
+/// `pony_os_getaddr` ("any" comes back as loopback), freed with
+/// `freeaddrinfo` as the ABI says. Keeps entries of `socktype` (or of
+/// type 0), each address once, in the resolver's order.
+pub(crate) fn lookup(version: IpVersion, host: &str, service: Option<&str>, socktype: c_int) -> io::Result<Vec<PonyIpAddress>> {
+    let host = c_string(host).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let service = match service {
+        Some(s) => Some(c_string(s).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?),
+        None => None,
+    };
+    let service_ptr = service.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+    // SAFETY: NUL-terminated strings (or NULL service) outliving the call.
+    let head = unsafe { addr::pony_os_addrinfo(version.pony(), host.as_ptr(), service_ptr) };
+    if head.is_null() {
+        return Err(last_error());
+    }
+    let mut out: Vec<PonyIpAddress> = Vec::new();
+    let mut node = head;
+    while !node.is_null() {
+        // SAFETY: a node of the list the ABI returned, not yet freed.
+        let ty = unsafe { (*node).ai_socktype };
+        if ty == socktype || ty == 0 {
+            let mut ip = empty_address();
+            // SAFETY: a live node and a writable address.
+            unsafe { addr::pony_os_getaddr(node, &mut ip) };
+            if (is_ipv4(&ip) || is_ipv6(&ip)) && !out.iter().any(|o| same_address(o, &ip)) {
+                out.push(ip);
+            }
+        }
+        // SAFETY: a live node.
+        node = unsafe { addr::pony_os_nextaddr(node) };
+    }
+    // SAFETY: the head the ABI returned, freed once, as the ABI says.
+    unsafe { libc::freeaddrinfo(head) };
+    Ok(out)
+}
+
+/// Whether two addresses are the same (family, address, port, scope).
+pub(crate) fn same_address(a: &PonyIpAddress, b: &PonyIpAddress) -> bool {
+    let (a, b) = (super::address::to_socket_addr(a), super::address::to_socket_addr(b));
+    a.is_some() && a == b
+}

@@ -1,0 +1,307 @@
+//! Name lookups: getaddrinfo(3) behind an owning list, getnameinfo(3).
+//!
+//! Lookups never use `AI_ADDRCONFIG`: with it glibc returns nothing for
+//! "localhost" or "::1" on a host whose only interface is loopback.
+//! Host and service strings are checked before they reach the resolver: a
+//! string no resolver could accept (too long, not ASCII, control
+//! characters, spaces...) fails at once with `EINVAL` instead of becoming
+//! a DNS query.
+
+use super::addr;
+use socket2::SockAddr;
+use std::ffi::{c_int, CStr};
+use std::io;
+use std::ptr::{self, NonNull};
+
+/// Longest host name accepted: a DNS name is at most 253 characters; an
+/// IPv6 literal with a scope id is far shorter.
+const MAX_HOST: usize = 253;
+/// Longest service accepted (NI_MAXSERV is 32 with the NUL).
+const MAX_SERVICE: usize = 31;
+
+/// Which address families a lookup may return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 and IPv6 (`AF_UNSPEC`).
+    Any,
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+impl Family {
+    /// Pony's numbering (`pony_os_addrinfo`): 0 any, 1 IPv4, 2 IPv6.
+    pub fn from_pony(n: c_int) -> Option<Family> {
+        match n {
+            0 => Some(Family::Any),
+            1 => Some(Family::V4),
+            2 => Some(Family::V6),
+            _ => None,
+        }
+    }
+
+    /// The `AF_*` constant.
+    pub fn af(self) -> c_int {
+        match self {
+            Family::Any => libc::AF_UNSPEC,
+            Family::V4 => libc::AF_INET,
+            Family::V6 => libc::AF_INET6,
+        }
+    }
+
+    /// The family of one concrete address.
+    pub fn of(addr: &SockAddr) -> Family {
+        if addr.is_ipv6() {
+            Family::V6
+        } else if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::Any
+        }
+    }
+}
+
+/// What to look up.
+#[derive(Clone, Copy, Debug)]
+pub struct Query<'a> {
+    /// Host name or literal; `None` (or empty) means "any" when passive,
+    /// loopback otherwise.
+    pub host: Option<&'a CStr>,
+    /// Service name or port number; `None` means port 0.
+    pub service: Option<&'a CStr>,
+    /// Families wanted.
+    pub family: Family,
+    /// `SOCK_STREAM`, `SOCK_DGRAM`, or 0 for every type.
+    pub socktype: c_int,
+    /// `AI_PASSIVE`: addresses to bind rather than to connect to.
+    pub passive: bool,
+}
+
+/// One address of a lookup result.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The address (port included).
+    pub addr: SockAddr,
+    /// `ai_socktype`.
+    pub socktype: c_int,
+    /// `ai_protocol`.
+    pub protocol: c_int,
+}
+
+/// A getaddrinfo(3) result, freed with freeaddrinfo(3) when dropped.
+#[derive(Debug)]
+pub struct AddrInfoList {
+    head: NonNull<libc::addrinfo>,
+}
+
+impl Drop for AddrInfoList {
+    fn drop(&mut self) {
+        // SAFETY: `head` came from a successful getaddrinfo and is freed once.
+        unsafe { libc::freeaddrinfo(self.head.as_ptr()) };
+    }
+}
+
+impl AddrInfoList {
+    /// The addresses, in the resolver's order (entries of a family other
+    /// than IPv4/IPv6 are skipped).
+    pub fn iter(&self) -> impl Iterator<Item = Resolved> + '_ {
+        let mut next = self.head.as_ptr().cast_const();
+        std::iter::from_fn(move || loop {
+            // SAFETY: every node of the list lives as long as `self`.
+            let node = unsafe { next.as_ref() }?;
+            next = node.ai_next;
+            // SAFETY: ai_addr/ai_addrlen describe the node's own address.
+            let Some(addr) = (unsafe { addr::from_raw(node.ai_addr, node.ai_addrlen) }) else {
+                continue;
+            };
+            if addr.is_ipv4() || addr.is_ipv6() {
+                return Some(Resolved {
+                    addr,
+                    socktype: node.ai_socktype,
+                    protocol: node.ai_protocol,
+                });
+            }
+        })
+    }
+
+    /// Hands the list to a caller who frees it with freeaddrinfo(3).
+    pub fn into_raw(self) -> *mut libc::addrinfo {
+        let head = self.head.as_ptr();
+        std::mem::forget(self);
+        head
+    }
+}
+
+/// Whether `host` is something a resolver could accept: short, printable
+/// ASCII, only the characters of host names and address literals.
+pub fn host_is_plausible(host: &CStr) -> bool {
+    let b = host.to_bytes();
+    b.len() <= MAX_HOST
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b".-_:%".contains(&c))
+}
+
+/// Whether `service` could be a port number or a service name.
+pub fn service_is_plausible(service: &CStr) -> bool {
+    let b = service.to_bytes();
+    b.len() <= MAX_SERVICE
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b".-_+".contains(&c))
+}
+
+fn invalid() -> io::Error {
+    io::Error::from_raw_os_error(libc::EINVAL)
+}
+
+/// getaddrinfo(3). An empty host or service counts as none. At least one
+/// of host and service must be given.
+pub fn lookup(q: &Query<'_>) -> io::Result<AddrInfoList> {
+    let host = q.host.filter(|h| !h.is_empty());
+    let service = q.service.filter(|s| !s.is_empty());
+    if host.is_some_and(|h| !host_is_plausible(h))
+        || service.is_some_and(|s| !service_is_plausible(s))
+    {
+        return Err(invalid());
+    }
+    if host.is_none() && service.is_none() {
+        return Err(invalid());
+    }
+    // SAFETY: addrinfo is plain data; all-zero is a valid empty hints value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = q.family.af();
+    hints.ai_socktype = q.socktype;
+    hints.ai_flags = if q.passive { libc::AI_PASSIVE } else { 0 };
+    let mut out: *mut libc::addrinfo = ptr::null_mut();
+    let c = |s: Option<&CStr>| s.map_or(ptr::null(), CStr::as_ptr);
+    // SAFETY: host/service are NULL or NUL-terminated, hints is initialised,
+    // `out` receives a list we own on success.
+    let rc = unsafe { libc::getaddrinfo(c(host), c(service), &hints, &mut out) };
+    if rc != 0 {
+        return Err(gai_error(rc));
+    }
+    NonNull::new(out)
+        .map(|head| AddrInfoList { head })
+        .ok_or_else(not_found)
+}
+
+fn not_found() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOENT)
+}
+
+/// An `EAI_*` code as an errno: `EAI_SYSTEM` keeps errno; a name that
+/// does not resolve is `ENOENT`; bad arguments are `EINVAL`.
+fn gai_error(rc: c_int) -> io::Error {
+    match rc {
+        libc::EAI_SYSTEM => io::Error::last_os_error(),
+        libc::EAI_MEMORY => io::Error::from_raw_os_error(libc::ENOMEM),
+        libc::EAI_AGAIN => io::Error::from_raw_os_error(libc::EAGAIN),
+        libc::EAI_FAMILY => io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
+        libc::EAI_BADFLAGS | libc::EAI_SERVICE | libc::EAI_SOCKTYPE => invalid(),
+        _ => not_found(),
+    }
+}
+
+/// getnameinfo(3): (host, service) text of an IP address; numeric unless
+/// `reverse_dns` / `service_name` ask for names.
+pub fn name_info(
+    addr: &SockAddr,
+    reverse_dns: bool,
+    service_name: bool,
+) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    if !(addr.is_ipv4() || addr.is_ipv6()) {
+        return Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT));
+    }
+    let mut host = [0 as libc::c_char; libc::NI_MAXHOST as usize];
+    let mut serv = [0 as libc::c_char; 32];
+    let mut flags = 0;
+    if !reverse_dns {
+        flags |= libc::NI_NUMERICHOST;
+    }
+    if !service_name {
+        flags |= libc::NI_NUMERICSERV;
+    }
+    // SAFETY: `addr` points to `addr.len()` valid bytes; both buffers are
+    // writable for the lengths given.
+    let rc = unsafe {
+        libc::getnameinfo(
+            addr.as_ptr().cast(),
+            addr.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            serv.as_mut_ptr(),
+            serv.len() as libc::socklen_t,
+            flags,
+        )
+    };
+    if rc != 0 {
+        return Err(gai_error(rc));
+    }
+    // SAFETY: on success both buffers hold NUL-terminated strings.
+    let text = |b: &[libc::c_char]| unsafe { CStr::from_ptr(b.as_ptr()) }.to_bytes().to_vec();
+    Ok((text(&host), text(&serv)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passive_any_and_loopback() {
+        let q = Query {
+            host: None,
+            service: Some(c"0"),
+            family: Family::V4,
+            socktype: libc::SOCK_STREAM,
+            passive: true,
+        };
+        let list = lookup(&q).unwrap();
+        let first = list.iter().next().unwrap();
+        assert!(addr::is_any(&first.addr));
+        let q = Query {
+            host: Some(c"127.0.0.1"),
+            service: Some(c"80"),
+            ..q
+        };
+        let got: Vec<_> = lookup(&q)
+            .unwrap()
+            .iter()
+            .map(|r| r.addr.as_socket().unwrap())
+            .collect();
+        assert_eq!(got, vec!["127.0.0.1:80".parse().unwrap()]);
+    }
+
+    #[test]
+    fn implausible_strings_fail_fast() {
+        let q = Query {
+            host: Some(c"a b"),
+            service: Some(c"80"),
+            family: Family::Any,
+            socktype: 0,
+            passive: false,
+        };
+        assert_eq!(lookup(&q).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        let q = Query {
+            host: Some(c"127.0.0.1"),
+            service: Some(c"8\x010"),
+            ..q
+        };
+        assert_eq!(lookup(&q).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        let q = Query {
+            host: None,
+            service: None,
+            ..q
+        };
+        assert!(lookup(&q).is_err());
+    }
+
+    #[test]
+    fn numeric_name_info() {
+        let a = SockAddr::from("127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap());
+        let (h, s) = name_info(&a, false, false).unwrap();
+        assert_eq!(
+            (h.as_slice(), s.as_slice()),
+            (&b"127.0.0.1"[..], &b"8080"[..])
+        );
+    }
+}
