@@ -89,6 +89,7 @@ test-rust: rust-deps
 
 test-c: c-deps lib $(TEST_BINS)
 	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt data/pony_hooks.txt
+	@sh c_tests/check_install.sh
 	@sh c_tests/run.sh $(TEST_BINS)
 
 test-valgrind: c-deps lib $(TEST_BINS)

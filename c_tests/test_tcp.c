@@ -160,13 +160,15 @@ TEST(listen_on_port_0_then_learn_the_port) {
   CHECK(!pony_os_peername(fd, &a)); /* a listener has no peer */
   close_event(o, ev);
 
-  /* Empty and NULL host = any; sockname reports loopback. */
+  /* Empty host = any (NULL fails, as every NULL argument does); sockname reports loopback. */
+  CHECK(pony_os_listen_tcp4(&o->base, NULL, "0") == NULL);
+  CHECK_EQ_INT(ponynet_take_error(), EINVAL);
   pony_asio_event_t* any = pony_os_listen_tcp(&o->base, "", "0");
   CHECK(any != NULL);
   CHECK(pony_os_sockname(pony_asio_event_fd(any), &a));
   if (pony_os_ipv4(&a)) CHECK_EQ_INT(((struct sockaddr_in*)&a.addr)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
   else CHECK(memcmp(&((struct sockaddr_in6*)&a.addr)->sin6_addr, &in6addr_loopback, 16) == 0);
-  pony_asio_event_t* any4 = pony_os_listen_tcp4(&o->base, NULL, "0");
+  pony_asio_event_t* any4 = pony_os_listen_tcp4(&o->base, "", "0");
   CHECK(any4 != NULL);
   CHECK(pony_os_sockname(pony_asio_event_fd(any4), &a) && pony_os_ipv4(&a));
   CHECK_EQ_INT(((struct sockaddr_in*)&a.addr)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));

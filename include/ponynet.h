@@ -57,6 +57,9 @@ struct ponynet_owner_t;
 // `ponynet_take_error()` value after a panic was caught at the boundary.
 #define PONYNET_ERR_PANIC -2
 
+// The flags of every connection event, as the seed uses on POSIX.
+#define READ_WRITE_ONESHOT ((ASIO_READ | ASIO_WRITE) | ASIO_ONESHOT)
+
 // One subscription. C sees it as the opaque `pony_asio_event_t`; its
 // address is stable from create until it is freed.
 typedef struct pony_asio_event_t pony_asio_event_t;
@@ -298,7 +301,7 @@ int pony_os_sockopt_level(int n);
 int pony_os_sockopt_option(int n);
 
 // Listens on TCP (IPv4 or IPv6): resolves `host`/`service` passively
-// (NULL or empty host = any), binds the first address that takes it with
+// (empty host = any; NULL fails), binds the first address that takes it with
 // `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
 // listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
 // says why). The fd is non-blocking and close-on-exec.

@@ -15,4 +15,5 @@ pub mod actor;
 pub mod asio;
 pub mod ffi;
 pub mod host;
+pub mod net;
 pub mod os;

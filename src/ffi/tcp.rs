@@ -50,11 +50,11 @@ unsafe fn listen(
 ) -> *mut Event {
     // SAFETY: caller contract.
     let (host, service) = unsafe { (boundary::c_str(host), boundary::c_str(service)) };
-    let (true, Some(service)) = (!owner.is_null(), service) else {
+    let (true, Some(host), Some(service)) = (!owner.is_null(), host, service) else {
         failure::record(Failure::invalid());
         return ptr::null_mut();
     };
-    match socket::bind_first(family, host, Some(service), Type::STREAM, true) {
+    match socket::bind_first(family, Some(host), Some(service), Type::STREAM, true) {
         Ok(s) => {
             // SAFETY: caller contract.
             unsafe { adopt_socket(owner, s, ASIO_READ) }.map_or(ptr::null_mut(), NonNull::as_ptr)
@@ -124,7 +124,7 @@ unsafe fn connect(
 }
 
 /// Listens on TCP (IPv4 or IPv6): resolves `host`/`service` passively
-/// (NULL or empty host = any), binds the first address that takes it with
+/// (empty host = any; NULL fails), binds the first address that takes it with
 /// `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
 /// listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
 /// says why). The fd is non-blocking and close-on-exec.

@@ -1,0 +1,43 @@
+//! The Pony `net` package's TCP classes in Rust: [`TcpConnection`] with
+//! [`TcpConnectionNotify`], [`TcpListener`] with [`TcpListenNotify`], and
+//! [`NetAddress`].
+//!
+//! Each connection and listener is an actor on a [`Runtime`](crate::actor::Runtime).
+//! They are built only on the library's exported C ABI — the same
+//! `pony_asio_event_*` and `pony_os_*` functions, and the same pointers, a C
+//! program uses ([`abi`] is the one file that calls them). Behaviour follows
+//! Pony's `TCPConnection` (ponyc, Sept 2023), with its known defects fixed:
+//!
+//! - `set_nodelay` sets `TCP_NODELAY` at level `IPPROTO_TCP`.
+//! - Closing while connecting cancels every Happy Eyeballs attempt at once
+//!   (closing its socket) and ends with one `connect_failed`.
+//! - Once closed, a notification already on its way is ignored: nothing
+//!   becomes readable or writeable again.
+//! - `expect` beyond the read buffer size is an error.
+//! - Backpressure is re-armed whether muted or not, is released whenever the
+//!   queue empties (also after a yield), and `throttled`/`unthrottled`
+//!   alternate.
+//! - Would-block stops reading/writing and re-arms; nothing spins.
+//! - Every socket is closed exactly once.
+//! - The peer's EOF closes gracefully: what was queued is still sent.
+//!
+//! Requests made on the ref view ([`TcpConn`]) from inside a notification
+//! (`write`, `close`, `expect`, `mute`...) take effect in order right after
+//! it returns, before the next `received`.
+
+mod abi;
+mod address;
+mod connect;
+mod connection;
+mod listener;
+mod notify;
+pub mod sockopt;
+mod tcp_conn;
+mod write_queue;
+
+pub use abi::IpVersion;
+pub use address::NetAddress;
+pub use connection::{ConnectOptions, TcpConnection};
+pub use listener::{ListenOptions, TcpListen, TcpListener};
+pub use notify::{TcpConnectionNotify, TcpListenNotify};
+pub use tcp_conn::{ExpectError, TcpConn};
