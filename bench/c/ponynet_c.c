@@ -8,7 +8,9 @@
  *   ponynet_c c10k CONNS
  *   ponynet_c dispatch COUNT OWNERS
  *   ponynet_c dispatch-fd COUNT                                              */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "common.h"
 #include "ponynet.h"
 

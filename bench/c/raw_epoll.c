@@ -7,7 +7,9 @@
  *   raw_epoll many CONNS ROUNDS
  *   raw_epoll c10k CONNS
  *   raw_epoll dispatch COUNT                                                 */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "common.h"
 
 #include <pthread.h>

@@ -36,6 +36,16 @@ pub const ASIO_ONESHOT: u32 = 256;
 /// Flags value of an event that was destroyed (never valid for create).
 pub const ASIO_DESTROYED: u32 = 0xFFFF_FFFF;
 
+/// `read_state`: the readable flag the owner and the poller share.
+const READABLE: u8 = 1;
+/// An edge came while READABLE was set and was not delivered (ONESHOT): the
+/// next re-arm must ask the kernel again.
+const READ_MISSED: u8 = 2;
+/// The owner's last `pony_os_recv` on this event hit would-block and no edge
+/// was taken since: the edge-triggered registration reports the next data
+/// by itself, so a re-arm needs no system call.
+const READ_DRAINED: u8 = 4;
+
 const MAGIC_LIVE: usize = 0x706f_6e79_6e65_7431;
 const MAGIC_DEAD: usize = 0x6465_6164_6576_656e;
 
@@ -52,7 +62,7 @@ pub struct Event {
     fd: AtomicI32,
     flags: AtomicU32,
     nsec: AtomicU64,
-    readable: AtomicBool,
+    read_state: AtomicU8,
     writeable: AtomicBool,
     wants_noisy: bool,
     life: AtomicU8,
@@ -102,7 +112,7 @@ impl Event {
             fd: AtomicI32::new(if owns_fd { -1 } else { fd }),
             flags: AtomicU32::new(flags),
             nsec: AtomicU64::new(nsec),
-            readable: AtomicBool::new(false),
+            read_state: AtomicU8::new(0),
             writeable: AtomicBool::new(false),
             wants_noisy: noisy,
             life: AtomicU8::new(0),
@@ -155,7 +165,7 @@ impl Event {
 
     /// The readable flag shared by owner and poller.
     pub fn readable(&self) -> bool {
-        self.readable.load(Ordering::Acquire)
+        self.read_state.load(Ordering::Acquire) & READABLE != 0
     }
 
     /// The writeable flag shared by owner and poller.
@@ -166,7 +176,11 @@ impl Event {
     /// Sets the readable flag; a no-op on a disposable event.
     pub fn set_readable(&self, value: bool) {
         if !self.is_disposable() {
-            self.readable.store(value, Ordering::Release);
+            if value {
+                self.read_state.fetch_or(READABLE, Ordering::AcqRel);
+            } else {
+                self.read_state.fetch_and(!READABLE, Ordering::AcqRel);
+            }
         }
     }
 
@@ -177,9 +191,25 @@ impl Event {
         }
     }
 
-    /// Marks readable for a poller delivery; returns the previous value.
-    pub(crate) fn mark_readable(&self) -> bool {
-        self.readable.swap(true, Ordering::AcqRel)
+    /// The poller saw a read edge: whether to deliver READ. A ONESHOT event
+    /// is told only when its flag was false; otherwise the edge is noted as
+    /// missed (in the same atomic step), so the owner's next re-arm asks the
+    /// kernel again. Sets the flag.
+    pub(crate) fn take_read_edge(&self, oneshot: bool) -> bool {
+        let mut current = self.read_state.load(Ordering::Acquire);
+        loop {
+            let filtered = oneshot && current & READABLE != 0;
+            let next = if filtered { current | READ_MISSED } else { (current | READABLE) & !READ_DRAINED };
+            match self.read_state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return !filtered,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// The owner's read on this event would block: see `READ_DRAINED`.
+    pub fn note_read_drained(&self) {
+        self.read_state.fetch_or(READ_DRAINED, Ordering::AcqRel);
     }
 
     /// Marks writeable for a poller delivery; returns the previous value.
@@ -285,7 +315,7 @@ impl Event {
     /// false; if the fd is ready already, a notification follows.
     pub fn resubscribe(&self) {
         let flags = self.flags();
-        let rearm_read = flags & ASIO_READ != 0 && !self.readable();
+        let rearm_read = flags & ASIO_READ != 0 && !self.readable() && self.read_rearm_needs_kernel();
         let rearm_write = flags & ASIO_WRITE != 0 && !self.writeable();
         if !(rearm_read || rearm_write) {
             return;
@@ -296,6 +326,14 @@ impl Event {
             // EPOLL_CTL_MOD re-evaluates readiness: a ready fd yields a fresh edge.
             let _ = reactor.reregister(self.fd(), self.token(), Self::interest(flags));
         }
+    }
+
+    /// Whether re-arming READ needs `EPOLL_CTL_MOD`: not when the owner read
+    /// to would-block and no edge was missed since (the edge-triggered
+    /// registration is armed and reports the next data). Consumes both notes.
+    fn read_rearm_needs_kernel(&self) -> bool {
+        let old = self.read_state.fetch_and(!(READ_MISSED | READ_DRAINED), Ordering::AcqRel);
+        old & READABLE == 0 && (old & READ_DRAINED == 0 || old & READ_MISSED != 0)
     }
 
     /// Sets the timer interval and re-arms a timer.

@@ -197,6 +197,10 @@ impl Reactor {
     /// starve the poller.
     fn drain(&self, batch: &mut Vec<Pending>) {
         self.wake_sent.store(false, Ordering::Release);
+        if !self.has_pending() {
+            // The common turn: readiness only, no lock taken.
+            return;
+        }
         {
             let mut q = lock(&self.queue);
             std::mem::swap(&mut *q, batch);
@@ -233,7 +237,7 @@ fn dispatch(e: &mio::event::Event) {
     // EPOLLIN, EPOLLHUP/EPOLLRDHUP (peer closed) and EPOLLERR all mean "a read
     // will not block": it returns data, 0 (EOF) or the pending error.
     let read_ready = e.is_readable() || e.is_read_closed() || e.is_error();
-    if flags & ASIO_READ != 0 && read_ready && (!ev.mark_readable() || !oneshot) {
+    if flags & ASIO_READ != 0 && read_ready && ev.take_read_edge(oneshot) {
         out |= ASIO_READ;
     }
     // EPOLLOUT, or EPOLLERR/EPOLLHUP: a connect that failed is "done" too.

@@ -60,7 +60,10 @@ pub unsafe extern "C-unwind" fn pony_os_recv(
         let buf = unsafe { out_bytes(buf, len) }.ok_or_else(Failure::invalid)?;
         match tcp::recv(ev.fd(), buf)? {
             tcp::Received::Bytes(n) => Ok(n),
-            tcp::Received::WouldBlock => Ok(0),
+            tcp::Received::WouldBlock => {
+                ev.note_read_drained();
+                Ok(0)
+            }
             tcp::Received::Closed => Err(Failure::Eof),
         }
     })
