@@ -594,6 +594,7 @@ TEST(rearm_after_would_block_loses_no_wakeup) {
 }
 
 static int fds_at_start;
+static bool open_at_start[1024];
 
 TEST(stop_at_the_end_leaves_no_fd_but_the_pollers) {
   CHECK(ponynet_asio_stop());
@@ -601,10 +602,23 @@ TEST(stop_at_the_end_leaves_no_fd_but_the_pollers) {
    * the process; nothing else may stay open. */
   int extra = harness_open_fds() - fds_at_start;
   CHECK(extra >= 0 && extra <= 3);
+  /* Every fd the library created (the poller's) is close-on-exec. */
+  for (int fd = 3; fd < 1024; fd++) {
+    if (open_at_start[fd]) continue; /* inherited from whoever started us */
+    int fl = fcntl(fd, F_GETFD);
+    if (fl != -1 && !CHECK(fl & FD_CLOEXEC)) {
+      char path[64], target[256] = "";
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      ssize_t n = readlink(path, target, sizeof target - 1);
+      if (n > 0) target[n] = 0;
+      printf("  fd %d (%s) is not close-on-exec\n", fd, target);
+    }
+  }
 }
 
 int main(void) {
   fds_at_start = harness_open_fds();
+  for (int fd = 0; fd < 1024; fd++) open_at_start[fd] = fcntl(fd, F_GETFD) != -1;
   RUN(null_arguments_return_neutral_values);
   RUN(version_is_the_crate_version);
   RUN(edge_triggered_read_notifies_each_change);

@@ -181,3 +181,22 @@ pub fn set_keepalive(fd: c_int, secs: c_int) -> io::Result<()> {
 pub fn set_nodelay(fd: c_int, on: bool) -> io::Result<()> {
     with_fd(fd, |s| s.set_tcp_nodelay(on))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ABI.md §5: ENOBUFS on a TCP send is "would block" (0), not a failure;
+    /// the kernel gives it only under memory pressure, so the mapping is
+    /// checked here directly.
+    #[test]
+    fn enobufs_on_send_is_would_block() {
+        let r = sent(Err(io::Error::from_raw_os_error(libc::ENOBUFS)));
+        assert_eq!(r.map(|r| r.ok()), Some(Some(0)));
+        let r = sent(Err(io::Error::from_raw_os_error(libc::EAGAIN)));
+        assert_eq!(r.map(|r| r.ok()), Some(Some(0)));
+        assert!(sent(Err(io::Error::from_raw_os_error(libc::EINTR))).is_none(), "EINTR is retried");
+        let r = sent(Err(io::Error::from_raw_os_error(libc::EPIPE)));
+        assert_eq!(r.and_then(|r| r.err()).and_then(|e| e.raw_os_error()), Some(libc::EPIPE));
+    }
+}
