@@ -81,8 +81,8 @@ $(BUILD)/echo: examples/c/echo.c include/ponynet.h | $(BUILD)
 demo: c-deps lib $(BUILD)/echo
 	$(BUILD)/echo
 
+# The last line `make test` prints is the valgrind run's "N passed, M failed".
 test: deps test-rust test-c test-valgrind
-	@: the last line printed is the valgrind run's "N passed, M failed"
 
 test-rust: rust-deps
 	$(CARGO) test --features fault-injection
