@@ -65,6 +65,8 @@ pub struct Event {
     read_state: AtomicU8,
     writeable: AtomicBool,
     wants_noisy: bool,
+    /// Whether the caller's fd is non-blocking: 0 not known yet, 1 yes, 2 no.
+    fd_nonblocking: AtomicU8,
     life: AtomicU8,
     subscription: Mutex<Subscription>,
 }
@@ -115,6 +117,7 @@ impl Event {
             read_state: AtomicU8::new(0),
             writeable: AtomicBool::new(false),
             wants_noisy: noisy,
+            fd_nonblocking: AtomicU8::new(0),
             life: AtomicU8::new(0),
             subscription: Mutex::new(Subscription::default()),
         });
@@ -146,6 +149,21 @@ impl Event {
     /// The fd: the caller's, or the library's timer/signal fd (-1 once closed).
     pub fn fd(&self) -> i32 {
         self.fd.load(Ordering::Acquire)
+    }
+
+    /// Whether the fd is non-blocking, asked of `probe` the first time only
+    /// (a socket's mode does not change under its event in practice, and
+    /// this spares a system call per accept).
+    pub fn fd_nonblocking(&self, probe: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
+        match self.fd_nonblocking.load(Ordering::Acquire) {
+            1 => Ok(true),
+            2 => Ok(false),
+            _ => {
+                let nb = probe()?;
+                self.fd_nonblocking.store(if nb { 1 } else { 2 }, Ordering::Release);
+                Ok(nb)
+            }
+        }
     }
 
     /// Current flags; `ASIO_DISPOSABLE` after unsubscribe.

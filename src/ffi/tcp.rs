@@ -231,7 +231,9 @@ pub unsafe extern "C" fn pony_os_accept(listen_ev: *mut Event) -> c_int {
         let Some(ev) = (unsafe { boundary::event(listen_ev) }) else {
             return accept_failed(libc::EINVAL);
         };
-        match tcp::accept(ev.fd()) {
+        // Asked once per listener, not once per accept.
+        let nonblocking = ev.fd_nonblocking(|| tcp::is_nonblocking(ev.fd()));
+        match nonblocking.and_then(|nb| tcp::accept(ev.fd(), nb)) {
             Ok(fd) => fd.map_or(0, IntoRawFd::into_raw_fd),
             Err(e) => {
                 if reoffer::is_starvation(&e) {

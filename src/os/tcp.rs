@@ -50,10 +50,10 @@ pub fn connect_start(to: &Resolved, from: Option<&CStr>) -> io::Result<Socket> {
 }
 
 /// accept4(2): a pending connection as a non-blocking, close-on-exec fd;
-/// `None` if none is pending. On a blocking listener it polls first, so it
-/// does not wait for a client.
-pub fn accept(listener: c_int) -> io::Result<Option<OwnedFd>> {
-    if !is_nonblocking(listener)? && !readable_now(listener)? {
+/// `None` if none is pending. On a blocking listener (`listener_nonblocking`
+/// false) it polls first, so it does not wait for a client.
+pub fn accept(listener: c_int, listener_nonblocking: bool) -> io::Result<Option<OwnedFd>> {
+    if !listener_nonblocking && !readable_now(listener)? {
         return Ok(None);
     }
     loop {
@@ -78,7 +78,7 @@ pub fn accept(listener: c_int) -> io::Result<Option<OwnedFd>> {
 }
 
 /// Whether `fd` has `O_NONBLOCK` (fcntl(2) `F_GETFL`).
-fn is_nonblocking(fd: c_int) -> io::Result<bool> {
+pub fn is_nonblocking(fd: c_int) -> io::Result<bool> {
     syscall!(fcntl(fd, libc::F_GETFL)).map(|fl| fl & libc::O_NONBLOCK != 0)
 }
 
