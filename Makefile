@@ -88,7 +88,7 @@ test-rust: rust-deps
 	$(CARGO) test --features fault-injection
 
 test-c: c-deps lib $(TEST_BINS)
-	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt data/pony_hooks.txt
+	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt data/pony_hooks.txt data/ponynet_additions.txt
 	@sh c_tests/check_install.sh
 	@sh c_tests/run.sh $(TEST_BINS)
 

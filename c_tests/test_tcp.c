@@ -361,6 +361,41 @@ TEST(connect_refused_ipv4_and_ipv6) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+/* The addition to ABI.md: connect that hands back each attempt's event,
+ * so an owner can cancel attempts before they report. */
+TEST(connect_events_can_be_cancelled_before_they_report) {
+  int fds = harness_open_fds();
+  rec_owner_t* co = owner_new();
+  char port[16];
+  dead_port(AF_INET, port);
+  pony_asio_event_t* evs[4] = {NULL, NULL, NULL, NULL};
+  int n = ponynet_os_connect_tcp_events(&co->base, "127.0.0.1", port, "", RW_ONESHOT, 1, evs, 4);
+  CHECK_EQ_INT(n, 1);
+  CHECK(evs[0] != NULL && evs[1] == NULL);
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), 1);
+  int fd = pony_asio_event_fd(evs[0]);
+  CHECK(cloexec_nonblock(fd));
+  /* Cancel at once: unsubscribe, then close after the final notification. */
+  close_event(co, evs[0]);
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), 0);
+  /* At most max_events attempts start ("" resolves to both loopbacks). */
+  pony_asio_event_t* one[1] = {NULL};
+  n = ponynet_os_connect_tcp_events(&co->base, "", port, "", RW_ONESHOT, 0, one, 1);
+  CHECK_EQ_INT(n, 1);
+  if (n == 1) close_event(co, one[0]);
+  /* Bad arguments. */
+  CHECK_EQ_INT(ponynet_os_connect_tcp_events(&co->base, "127.0.0.1", port, "", RW_ONESHOT, 1, NULL, 4), 0);
+  CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  CHECK_EQ_INT(ponynet_os_connect_tcp_events(&co->base, "127.0.0.1", port, "", RW_ONESHOT, 1, evs, 0), 0);
+  CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  CHECK_EQ_INT(ponynet_os_connect_tcp_events(&co->base, "127.0.0.1", port, "", RW_ONESHOT, 7, evs, 4), 0);
+  CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  CHECK_EQ_INT(ponynet_os_connect_tcp_events(NULL, "127.0.0.1", port, "", RW_ONESHOT, 1, evs, 4), 0);
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), 0);
+  owner_free(co);
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
 /* Stream addresses "localhost" resolves to. */
 static int stream_addresses(const char* host, const char* port) {
   struct addrinfo* list = pony_os_addrinfo(0, host, port);
@@ -882,6 +917,7 @@ int main(void) {
   RUN(connect_from_a_local_address_and_to_any);
   RUN(connect_refused_ipv4_and_ipv6);
   RUN(happy_eyeballs_to_localhost);
+  RUN(connect_events_can_be_cancelled_before_they_report);
   RUN(writev_many_iovecs_under_backpressure);
   RUN(orderly_shutdown_is_eof_and_a_reset_is_econnreset);
   RUN(zero_length_recv_makes_no_call_and_does_not_fail);

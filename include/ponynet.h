@@ -330,6 +330,16 @@ int pony_os_connect_tcp4(struct ponynet_owner_t *owner, const char *host, const 
 // As `pony_os_connect_tcp`, IPv6 only.
 int pony_os_connect_tcp6(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags);
 
+// As `pony_os_connect_tcp` (`family` 0: any, 1: IPv4, 2: IPv6), and
+// also hands back the event of each attempt in flight: `events` receives
+// up to `max_events` pointers, and no more attempts than that are started.
+// With them an owner can cancel attempts that have not reported yet
+// (unsubscribe each, then close its fd after the final notification) —
+// what a connection closed while still connecting needs. Returns the count
+// (0: none started; `ponynet_take_error()` says why). NULL `events` or
+// `max_events` < 1 fails with `EINVAL`, as does an unknown `family`.
+int ponynet_os_connect_tcp_events(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags, int family, struct pony_asio_event_t **events, int max_events);
+
 // Accepts a pending connection of the listening event `listen_ev`: a new
 // non-blocking, close-on-exec fd; 0 when none is pending; -1 on error with
 // errno set. Never blocks, even on a blocking listener. After a failure for

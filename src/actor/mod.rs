@@ -26,7 +26,7 @@ pub use runtime::Runtime;
 pub const BATCH: usize = 64;
 
 /// The state of an actor. `event` receives the notifications of the
-/// events the actor owns (created with [`Context::event_owner`]).
+/// events the actor owns (created with [`Context::owner`] as their owner).
 pub trait Actor: Send + Sized + 'static {
     /// An asio notification for `event`: the ABI's flags and arg. Several
     /// READ/WRITE notifications of one event that arrive before the actor runs

@@ -67,10 +67,13 @@ unsafe fn listen(
 }
 
 /// Starts a non-blocking connect to every address `host`/`service`
-/// resolves to, each with its own noisy event; returns how many started.
+/// resolves to (at most `max` of them), each with its own noisy event,
+/// handed to `started`; returns how many started.
 ///
 /// # Safety
 /// Pointers: NULL or valid (owner outliving the events, NUL-terminated strings).
+// The C signature's arguments, plus where the events go.
+#[allow(clippy::too_many_arguments)]
 unsafe fn connect(
     owner: *mut Owner,
     host: *const c_char,
@@ -78,6 +81,8 @@ unsafe fn connect(
     from: *const c_char,
     flags: u32,
     family: Family,
+    max: usize,
+    mut started: impl FnMut(NonNull<Event>),
 ) -> c_int {
     // SAFETY: caller contract.
     let (host, service, from) = unsafe {
@@ -107,11 +112,14 @@ unsafe fn connect(
     };
     let mut count = 0;
     let mut last = None;
-    for candidate in list.iter() {
+    for candidate in list.iter().take(max) {
         match tcp::connect_start(&candidate, from) {
             // SAFETY: caller contract.
             Ok(s) => match unsafe { adopt_socket(owner, s, flags) } {
-                Some(_) => count += 1,
+                Some(ev) => {
+                    started(ev);
+                    count += 1;
+                }
                 None => last = Some(io::Error::from_raw_os_error(libc::EINVAL)),
             },
             Err(e) => last = Some(e),
@@ -185,7 +193,7 @@ pub unsafe extern "C" fn pony_os_connect_tcp(
 ) -> c_int {
     // SAFETY: forwarded API contract.
     call(0, || unsafe {
-        connect(owner, host, service, from, asio_flags, Family::Any)
+        connect(owner, host, service, from, asio_flags, Family::Any, usize::MAX, drop)
     })
 }
 
@@ -200,7 +208,7 @@ pub unsafe extern "C" fn pony_os_connect_tcp4(
 ) -> c_int {
     // SAFETY: forwarded API contract.
     call(0, || unsafe {
-        connect(owner, host, service, from, asio_flags, Family::V4)
+        connect(owner, host, service, from, asio_flags, Family::V4, usize::MAX, drop)
     })
 }
 
@@ -215,8 +223,56 @@ pub unsafe extern "C" fn pony_os_connect_tcp6(
 ) -> c_int {
     // SAFETY: forwarded API contract.
     call(0, || unsafe {
-        connect(owner, host, service, from, asio_flags, Family::V6)
+        connect(owner, host, service, from, asio_flags, Family::V6, usize::MAX, drop)
     })
+}
+
+/// As `pony_os_connect_tcp` (`family` 0: any, 1: IPv4, 2: IPv6), and
+/// also hands back the event of each attempt in flight: `events` receives
+/// up to `max_events` pointers, and no more attempts than that are started.
+/// With them an owner can cancel attempts that have not reported yet
+/// (unsubscribe each, then close its fd after the final notification) —
+/// what a connection closed while still connecting needs. Returns the count
+/// (0: none started; `ponynet_take_error()` says why). NULL `events` or
+/// `max_events` < 1 fails with `EINVAL`, as does an unknown `family`.
+#[no_mangle]
+pub unsafe extern "C" fn ponynet_os_connect_tcp_events(
+    owner: *mut Owner,
+    host: *const c_char,
+    service: *const c_char,
+    from: *const c_char,
+    asio_flags: u32,
+    family: c_int,
+    events: *mut *mut Event,
+    max_events: c_int,
+) -> c_int {
+    call(0, || {
+        let family = match family {
+            0 => Family::Any,
+            1 => Family::V4,
+            2 => Family::V6,
+            _ => return record_invalid(),
+        };
+        let max = usize::try_from(max_events).unwrap_or(0);
+        if events.is_null() || max == 0 {
+            return record_invalid();
+        }
+        // SAFETY: `events` holds `max_events` writable pointers (API contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(events, max) };
+        let mut n = 0;
+        // SAFETY: forwarded API contract.
+        unsafe {
+            connect(owner, host, service, from, asio_flags, family, max, |ev| {
+                out[n] = ev.as_ptr();
+                n += 1;
+            })
+        }
+    })
+}
+
+fn record_invalid() -> c_int {
+    failure::record(Failure::invalid());
+    0
 }
 
 /// Accepts a pending connection of the listening event `listen_ev`: a new

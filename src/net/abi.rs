@@ -87,12 +87,6 @@ impl AsioEvent {
         unsafe { event::pony_asio_event_resubscribe(self.as_ptr()) }
     }
 
-    /// `pony_asio_event_get_disposable`.
-    pub(crate) fn is_disposable(self) -> bool {
-        // SAFETY: a live event (type invariant).
-        unsafe { event::pony_asio_event_get_disposable(self.as_ptr()) }
-    }
-
     /// `pony_asio_event_unsubscribe`: the final `ASIO_DISPOSABLE` follows.
     pub(crate) fn unsubscribe(self) {
         // SAFETY: a live event (type invariant).
@@ -188,9 +182,54 @@ pub(crate) fn keepalive(fd: RawFd, secs: u32) {
     tcp::pony_os_keepalive(fd, c_int::try_from(secs).unwrap_or(c_int::MAX));
 }
 
+/// `pony_os_sockopt_level`: this platform's level numbered `n` by Pony, or -1.
+pub(crate) fn sockopt_level(n: c_int) -> c_int {
+    crate::ffi::sockopt::pony_os_sockopt_level(n)
+}
+
+/// `pony_os_sockopt_option`: this platform's option numbered `n` by Pony, or -1.
+pub(crate) fn sockopt_option(n: c_int) -> c_int {
+    crate::ffi::sockopt::pony_os_sockopt_option(n)
+}
+
 /// A Rust string as a C string; `None` if it holds a NUL.
 pub(crate) fn c_string(s: &str) -> Option<CString> {
     CString::new(s).ok()
+}
+
+/// `ponynet_os_connect_tcp_events`: starts up to `max` connect attempts and
+/// returns their events.
+pub(crate) fn connect_tcp(
+    owner: *mut Owner,
+    host: &str,
+    service: &str,
+    from: &str,
+    version: IpVersion,
+    flags: u32,
+    max: usize,
+) -> Vec<AsioEvent> {
+    let (Some(host), Some(service), Some(from)) = (c_string(host), c_string(service), c_string(from)) else {
+        return Vec::new();
+    };
+    let mut events = vec![std::ptr::null_mut::<Event>(); max];
+    let cap = c_int::try_from(max).unwrap_or(c_int::MAX);
+    // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
+    // the strings are NUL-terminated and outlive the call; `events` holds
+    // `cap` writable pointers.
+    let n = unsafe {
+        tcp::ponynet_os_connect_tcp_events(
+            owner,
+            host.as_ptr(),
+            service.as_ptr(),
+            from.as_ptr(),
+            flags,
+            version.pony(),
+            events.as_mut_ptr(),
+            cap,
+        )
+    };
+    events.truncate(usize::try_from(n).unwrap_or(0));
+    events.into_iter().filter_map(AsioEvent::from_raw).collect()
 }
 
 /// `pony_os_listen_tcp{,4,6}`; `None` on failure.
@@ -277,18 +316,16 @@ pub(crate) fn is_ipv6(ip: &PonyIpAddress) -> bool {
     unsafe { addr::pony_os_ipv6(std::ptr::from_ref(ip).cast_mut()) }
 }
 
-/// `ponyint_address_length`: the sockaddr size for the family, if known.
-pub(crate) fn address_length(ip: &PonyIpAddress) -> Option<libc::socklen_t> {
-    // SAFETY: `ip` is readable (the ABI only reads it).
-    let n = unsafe { addr::ponyint_address_length(std::ptr::from_ref(ip).cast_mut()) };
-    (n != u32::MAX).then_some(n)
-}
-
 /// A `pony_os_addrinfo` lookup, walked with `pony_os_nextaddr` /
 /// `pony_os_getaddr` ("any" comes back as loopback), freed with
 /// `freeaddrinfo` as the ABI says. Keeps entries of `socktype` (or of
 /// type 0), each address once, in the resolver's order.
-pub(crate) fn lookup(version: IpVersion, host: &str, service: Option<&str>, socktype: c_int) -> io::Result<Vec<PonyIpAddress>> {
+pub(crate) fn lookup(
+    version: IpVersion,
+    host: &str,
+    service: Option<&str>,
+    socktype: c_int,
+) -> io::Result<Vec<PonyIpAddress>> {
     let host = c_string(host).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     let service = match service {
         Some(s) => Some(c_string(s).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?),

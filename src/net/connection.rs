@@ -318,6 +318,20 @@ impl ConnActor {
         }
     }
 
+    /// Test seam: Happy Eyeballs over the addresses of several hosts (a
+    /// name with several addresses cannot be set up in a test).
+    #[cfg(test)]
+    fn start_connect_each(&mut self, ctx: &Context<Self>, targets: &[(String, String)]) {
+        let attempts: Vec<AsioEvent> = targets
+            .iter()
+            .flat_map(|(host, service)| connect::start(ctx.owner(), host, service, "", IpVersion::Any))
+            .collect();
+        ctx.events_created(attempts.len());
+        self.conn.attempts = attempts;
+        self.conn.phase = Phase::Connecting;
+        self.notify_connecting();
+    }
+
     fn start_accepted(&mut self, ctx: &Context<Self>, fd: RawFd) {
         let Some(ev) = AsioEvent::create(ctx.owner(), fd, abi::READ_WRITE_ONESHOT) else {
             abi::socket_close(fd);
@@ -333,9 +347,10 @@ impl ConnActor {
         // A new socket can be written: no need to wait for a notification.
         ev.set_writeable(true);
         self.conn.writeable = true;
+        // Data may already be waiting: read (unless `accepted` muted or closed).
+        self.conn.readable = true;
         self.notify.accepted(&mut self.conn);
         self.run_ops();
-        self.conn.readable = true;
         self.pending_reads();
     }
 
@@ -658,5 +673,114 @@ impl ConnActor {
         if let Some(listener) = self.conn.listener.take() {
             listener.send(|l, ctx| l.conn_closed(ctx));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<String>>>);
+
+    impl Log {
+        fn push(&self, s: impl Into<String>) {
+            self.0.lock().unwrap().push(s.into());
+        }
+        fn all(&self) -> Vec<String> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    struct Recorder {
+        log: Log,
+        close_at: Option<u32>,
+    }
+
+    impl TcpConnectionNotify for Recorder {
+        fn connecting(&mut self, conn: &mut TcpConn, count: u32) {
+            self.log.push(format!("connecting {count}"));
+            if self.close_at == Some(count) {
+                conn.hard_close();
+            }
+        }
+        fn connected(&mut self, conn: &mut TcpConn) {
+            self.log.push("connected");
+            conn.hard_close();
+        }
+        fn connect_failed(&mut self, _conn: &mut TcpConn) {
+            self.log.push("connect_failed");
+        }
+        fn closed(&mut self, _conn: &mut TcpConn) {
+            self.log.push("closed");
+        }
+    }
+
+    /// A listener whose accept queue is full: connects to it hang in SYN_SENT.
+    fn blackhole(addr: &str) -> Option<(socket2::Socket, std::net::TcpStream, u16)> {
+        let addr: std::net::SocketAddr = addr.parse().ok()?;
+        let l = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).ok()?;
+        l.bind(&addr.into()).ok()?;
+        l.listen(0).ok()?;
+        let local = l.local_addr().ok()?.as_socket()?;
+        let filler = std::net::TcpStream::connect_timeout(&local, Duration::from_secs(5)).ok()?;
+        Some((l, filler, local.port()))
+    }
+
+    fn syn_sent_to(port: u16) -> usize {
+        let needle = format!(":{port:04X} 02");
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|t| t.lines().filter(|l| l.contains(&needle)).count())
+            .sum()
+    }
+
+    fn run(targets: Vec<(String, String)>, close_at: Option<u32>) -> Vec<String> {
+        let rt = Runtime::new(2).expect("runtime");
+        let log = Log::default();
+        let notify = Recorder { log: log.clone(), close_at };
+        let actor = rt.spawn(ConnActor::new(Box::new(notify), ConnectOptions::default().sizes(), None));
+        actor.send(move |a, ctx| a.turn(ctx, |a| a.start_connect_each(ctx, &targets)));
+        assert!(rt.run_until_idle_for(Duration::from_secs(10)), "attempts still in flight");
+        log.all()
+    }
+
+    #[test]
+    fn closing_while_connecting_cancels_every_attempt() {
+        let (_a, _fa, p4) = blackhole("127.0.0.1:0").expect("blackhole");
+        let (_b, _fb, p4b) = blackhole("127.0.0.1:0").expect("blackhole");
+        let mut targets = vec![("127.0.0.1".to_owned(), p4.to_string()), ("127.0.0.1".to_owned(), p4b.to_string())];
+        let v6 = blackhole("[::1]:0");
+        if let Some((_, _, p6)) = &v6 {
+            targets.push(("::1".to_owned(), p6.to_string()));
+        }
+        let n = targets.len();
+        assert_eq!(run(targets, Some(n as u32)), [format!("connecting {n}"), "connect_failed".to_owned()]);
+        assert_eq!(syn_sent_to(p4) + syn_sent_to(p4b), 0);
+        if let Some((_, _, p6)) = v6 {
+            assert_eq!(syn_sent_to(p6), 0);
+        }
+    }
+
+    #[test]
+    fn the_first_attempt_to_connect_wins_and_the_others_are_cancelled() {
+        let (_a, _fa, hole) = blackhole("127.0.0.1:0").expect("blackhole");
+        let live = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = live.local_addr().expect("addr").port();
+        let targets = vec![("127.0.0.1".to_owned(), hole.to_string()), ("127.0.0.1".to_owned(), port.to_string())];
+        assert_eq!(run(targets, None), ["connecting 2", "connected", "closed"]);
+        assert_eq!(syn_sent_to(hole), 0, "the losing attempt was not cancelled");
+    }
+
+    #[test]
+    fn every_attempt_failing_counts_down_to_connect_failed() {
+        let ports: Vec<u16> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port())
+            .collect();
+        let targets = ports.iter().map(|p| ("127.0.0.1".to_owned(), p.to_string())).collect();
+        assert_eq!(run(targets, None), ["connecting 3", "connecting 2", "connecting 1", "connect_failed"]);
     }
 }

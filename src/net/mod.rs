@@ -5,7 +5,9 @@
 //! Each connection and listener is an actor on a [`Runtime`](crate::actor::Runtime).
 //! They are built only on the library's exported C ABI — the same
 //! `pony_asio_event_*` and `pony_os_*` functions, and the same pointers, a C
-//! program uses ([`abi`] is the one file that calls them). Behaviour follows
+//! program uses (`abi.rs` and `abi_udp.rs` are the files that call them;
+//! beyond them only socket(2)/bind(2)/connect(2) for Happy Eyeballs and
+//! getsockopt(2)/setsockopt(2), as Pony's own code calls them). Behaviour follows
 //! Pony's `TCPConnection` (ponyc, Sept 2023), with its known defects fixed:
 //!
 //! - `set_nodelay` sets `TCP_NODELAY` at level `IPPROTO_TCP`.
@@ -13,7 +15,8 @@
 //!   (closing its socket) and ends with one `connect_failed`.
 //! - Once closed, a notification already on its way is ignored: nothing
 //!   becomes readable or writeable again.
-//! - `expect` beyond the read buffer size is an error.
+//! - `expect` beyond the read buffer size is an error; a notifier's `expect`
+//!   transform beyond it grows the buffer (the 2023 code stalled).
 //! - Backpressure is re-armed whether muted or not, is released whenever the
 //!   queue empties (also after a yield), and `throttled`/`unthrottled`
 //!   alternate.
@@ -26,6 +29,7 @@
 //! it returns, before the next `received`.
 
 mod abi;
+mod abi_udp;
 mod address;
 mod connect;
 mod connection;
@@ -33,6 +37,7 @@ mod listener;
 mod notify;
 pub mod sockopt;
 mod tcp_conn;
+mod udp;
 mod write_queue;
 
 pub use abi::IpVersion;
@@ -41,3 +46,4 @@ pub use connection::{ConnectOptions, TcpConnection};
 pub use listener::{ListenOptions, TcpListen, TcpListener};
 pub use notify::{TcpConnectionNotify, TcpListenNotify};
 pub use tcp_conn::{ExpectError, TcpConn};
+pub use udp::{Dns, UdpNotify, UdpOptions, UdpSock, UdpSocket};

@@ -3,19 +3,19 @@
 //! values through the ABI (`pony_os_sockopt_level` / `pony_os_sockopt_option`),
 //! and `getsockopt(2)` / `setsockopt(2)` on a raw fd.
 
-use crate::ffi::sockopt::{pony_os_sockopt_level, pony_os_sockopt_option};
+use super::abi;
 use std::ffi::c_int;
 use std::io;
 use std::os::fd::RawFd;
 
 /// This platform's value of the level Pony numbers `n`; `None` if it has none.
 pub fn level(n: i32) -> Option<i32> {
-    Some(pony_os_sockopt_level(n)).filter(|&v| v != -1)
+    Some(abi::sockopt_level(n)).filter(|&v| v != -1)
 }
 
 /// This platform's value of the option Pony numbers `n`; `None` if it has none.
 pub fn option(n: i32) -> Option<i32> {
-    Some(pony_os_sockopt_option(n)).filter(|&v| v != -1)
+    Some(abi::sockopt_option(n)).filter(|&v| v != -1)
 }
 
 macro_rules! pony_numbers {
