@@ -3,6 +3,7 @@
 #include "owner.h"
 #include "ponynet.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -72,6 +73,23 @@ TEST(null_arguments_return_neutral_values) {
   CHECK_EQ_INT(pony_asio_event_fd(NULL), -1);
   CHECK_EQ_INT(pony_asio_event_nsec(NULL), 0);
   CHECK_EQ_INT(rec_total(&o), 0);
+  rec_fini(&o);
+}
+
+/* libponynet imports the Pony runtime's functions weakly: a plain C program,
+ * which has none of them, loads it and gets C-mode delivery. */
+TEST(a_plain_c_program_needs_no_pony_runtime) {
+  CHECK(dlsym(RTLD_DEFAULT, "pony_ctx") == NULL);
+  CHECK(dlsym(RTLD_DEFAULT, "pony_sendv") == NULL);
+  CHECK(dlsym(RTLD_DEFAULT, "ponyint_asio_init") != NULL); /* the hooks are exported */
+  CHECK(ponyint_asio_stoppable() == (ponynet_asio_noisy_count() == 0));
+  rec_owner_t o;
+  rec_init(&o);
+  pony_asio_event_t* t = pony_asio_event_create(&o.base, -1, ASIO_TIMER, 1000, false);
+  CHECK(WAIT_UNTIL(rec_count(&o, t, ASIO_TIMER) == 1, WAIT_MS)); /* owner->notify was called */
+  pony_asio_event_unsubscribe(t);
+  CHECK(WAIT_UNTIL(rec_count(&o, t, 0) == 1, WAIT_MS));
+  pony_asio_event_destroy(t);
   rec_fini(&o);
 }
 
@@ -621,6 +639,7 @@ int main(void) {
   for (int fd = 0; fd < 1024; fd++) open_at_start[fd] = fcntl(fd, F_GETFD) != -1;
   RUN(null_arguments_return_neutral_values);
   RUN(version_is_the_crate_version);
+  RUN(a_plain_c_program_needs_no_pony_runtime);
   RUN(edge_triggered_read_notifies_each_change);
   RUN(oneshot_reports_once_until_flag_cleared);
   RUN(resubscribe_when_already_ready_notifies);
