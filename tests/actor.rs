@@ -1,7 +1,7 @@
 //! The executor: ordering, fairness, exclusivity, quiescence, and events
 //! owned by actors through the exported ABI.
 
-use ponynet::actor::{Actor, ActorRef, Context, Runtime};
+use ponynet::actor::{Actor, ActorRef, Context, Runtime, RuntimeHandle};
 use ponynet::asio::event::{Event, ASIO_DISPOSABLE, ASIO_TIMER};
 use ponynet::ffi::event::{pony_asio_event_create, pony_asio_event_destroy, pony_asio_event_unsubscribe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -171,4 +171,34 @@ fn an_actor_owns_a_noisy_timer_until_disposed() {
     assert!(rt.run_until_idle_for(LIMIT), "noisy timer never disposed");
     assert_eq!(fired.load(Ordering::SeqCst), 5);
     assert!(disposed.load(Ordering::SeqCst));
+}
+
+/// A chain of actors, each started from inside the previous one's
+/// behaviour through a `RuntimeHandle` (no hop through the caller).
+struct Link {
+    rt: RuntimeHandle,
+    left: u32,
+    done: Arc<AtomicUsize>,
+}
+impl Actor for Link {}
+
+fn next_link(rt: &RuntimeHandle, left: u32, done: Arc<AtomicUsize>) {
+    let a = rt.spawn(Link { rt: rt.clone(), left, done });
+    a.send(|l, ctx| {
+        l.done.fetch_add(1, Ordering::SeqCst);
+        if l.left > 0 {
+            // The handle it was given, or the one its context gives.
+            let rt = if l.left % 2 == 0 { l.rt.clone() } else { ctx.runtime() };
+            next_link(&rt, l.left - 1, Arc::clone(&l.done));
+        }
+    });
+}
+
+#[test]
+fn a_runtime_handle_starts_actors_from_inside_a_behaviour() {
+    let rt = Runtime::new(2).expect("runtime");
+    let done = Arc::new(AtomicUsize::new(0));
+    next_link(&rt.handle(), 99, Arc::clone(&done));
+    assert!(rt.run_until_idle_for(LIMIT));
+    assert_eq!(done.load(Ordering::SeqCst), 100);
 }

@@ -144,6 +144,37 @@ fn expect_frames_length_prefixed_messages() {
     assert!(*lock(&messages) == sent, "messages lost, cut wrongly or reordered");
 }
 
+/// A frame that arrives in pieces, with the reader idle (at would-block)
+/// between them: the partial frame is kept while the connection gives its
+/// read buffer back.
+#[test]
+fn expect_keeps_a_partial_frame_across_idle_pauses() {
+    let rt = runtime();
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let bad_sizes = Arc::new(AtomicUsize::new(0));
+    let (m, b) = (Arc::clone(&messages), Arc::clone(&bad_sizes));
+    let (_listener, port) = serve(&rt, 1, ListenOptions::default(), move || {
+        Box::new(FramedReceiver { header: true, messages: Arc::clone(&m), bad_sizes: Arc::clone(&b) })
+    });
+    let sent: Vec<Vec<u8>> = vec![vec![7u8; 10], vec![9u8; 5000], vec![1u8; 3]];
+    let mut wire = Vec::new();
+    for m in &sent {
+        wire.extend_from_slice(&(m.len() as u32).to_be_bytes());
+        wire.extend_from_slice(m);
+    }
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    client.set_nodelay(true).expect("nodelay");
+    // Cut inside a header, inside a payload, and between frames.
+    for piece in [&wire[..2], &wire[2..9], &wire[9..2000], &wire[2000..5018], &wire[5018..]] {
+        client.write_all(piece).expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    drop(client);
+    settle(&rt);
+    assert_eq!(bad_sizes.load(Ordering::SeqCst), 0, "a received call did not carry the expected size");
+    assert!(*lock(&messages) == sent, "a frame split across pauses was lost or cut wrongly");
+}
+
 /// Opens `gate` (unmutes the receiver) once the sender is throttled and
 /// the receiver's handle is known, whichever comes second.
 #[derive(Default)]

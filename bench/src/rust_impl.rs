@@ -3,7 +3,7 @@
 //! writes them.
 
 use crate::stats::latency_line;
-use ponynet::actor::{Actor, Context, Runtime};
+use ponynet::actor::{Actor, Context, Runtime, RuntimeHandle};
 use ponynet::asio::event::{Event, ASIO_DISPOSABLE, ASIO_READ, ASIO_TIMER};
 use ponynet::ffi::event::{pony_asio_event_create, pony_asio_event_destroy, pony_asio_event_send, pony_asio_event_unsubscribe};
 use ponynet::net::{
@@ -200,15 +200,44 @@ fn bulk(bytes: u64) -> String {
     format!("RESULT impl=rust-api workload=bulk mib_s={:.1} bytes={bytes}", bytes as f64 / 1048576.0 / secs)
 }
 
-/// A connection that closes as soon as it is connected and reports when
-/// the peer's EOF closed it.
-struct Closer(Sender<()>);
+/// A chain of connections: each closes as soon as it is connected and,
+/// once the peer's EOF closed it, reports and starts the next one from its
+/// own `closed` (no hop through the main thread, as tokio's chains loop
+/// inside a task).
+struct Closer {
+    chain: Arc<Chain>,
+}
+
+struct Chain {
+    rt: RuntimeHandle,
+    port: String,
+    /// Connections not yet started, over all chains.
+    left: AtomicU64,
+    /// Connections not yet closed; the last one reports (as tokio's chains
+    /// report only when they end).
+    open: AtomicU64,
+    done: Sender<()>,
+}
+
+impl Chain {
+    fn start_next(self: &Arc<Self>) {
+        let claimed = self.left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if claimed.is_ok() {
+            let notify = Closer { chain: Arc::clone(self) };
+            TcpConnection::connect_with(&self.rt, notify, "127.0.0.1", &self.port, ConnectOptions::default());
+        }
+    }
+}
+
 impl TcpConnectionNotify for Closer {
     fn connected(&mut self, conn: &mut TcpConn) {
         conn.close();
     }
     fn closed(&mut self, _conn: &mut TcpConn) {
-        let _ = self.0.send(());
+        if self.chain.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.chain.done.send(());
+        }
+        self.chain.start_next();
     }
     fn connect_failed(&mut self, _conn: &mut TcpConn) {
         panic!("connect failed");
@@ -219,23 +248,15 @@ fn connrate(conns: usize, chains: usize) -> String {
     let rt = runtime();
     let (l, port) = listen(&rt, Serve::Drain, ListenOptions::default());
     let (tx, rx): (Sender<()>, Receiver<()>) = channel();
+    let n = conns as u64;
+    let chain = Arc::new(Chain { rt: rt.handle(), port, left: AtomicU64::new(n), open: AtomicU64::new(n), done: tx });
     let t0 = Instant::now();
-    let start = |tx: Sender<()>| {
-        TcpConnection::connect_with(&rt, Closer(tx), "127.0.0.1", &port, ConnectOptions::default());
-    };
-    let mut started = 0;
     for _ in 0..chains.min(conns) {
-        start(tx.clone());
-        started += 1;
+        chain.start_next();
     }
-    for _ in 0..conns {
-        rx.recv_timeout(LIMIT).expect("connection closed");
-        if started < conns {
-            start(tx.clone());
-            started += 1;
-        }
-    }
+    rx.recv_timeout(LIMIT).expect("every connection closed");
     let secs = t0.elapsed().as_secs_f64();
+    drop(chain);
     l.close();
     assert!(rt.run_until_idle_for(LIMIT));
     let kind = if chains > 1 { "par" } else { "seq" };

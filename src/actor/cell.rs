@@ -1,7 +1,7 @@
 //! One actor: its state, mailbox, event owner and scheduling state.
 
 use super::event_owner::EventOwner;
-use super::runtime::{Shared, Task};
+use super::runtime::{RuntimeHandle, Shared, Task};
 use super::{Actor, BATCH};
 use crate::asio::event::ASIO_DISPOSABLE;
 use crate::ffi::types::Owner;
@@ -52,6 +52,11 @@ impl<A: Actor> ActorRef<A> {
         self.cell.schedule();
     }
 
+    /// The runtime this actor runs on.
+    pub fn runtime(&self) -> RuntimeHandle {
+        RuntimeHandle { shared: Arc::clone(&self.cell.shared) }
+    }
+
     /// Whether two handles name the same actor.
     pub fn same(&self, other: &ActorRef<A>) -> bool {
         Arc::ptr_eq(&self.cell, &other.cell)
@@ -73,6 +78,11 @@ impl<A: Actor> Context<A> {
     /// create actors): a listener spawns one per accepted connection.
     pub fn spawn<B: Actor>(&self, state: B) -> ActorRef<B> {
         Cell::spawn(Arc::clone(&self.cell.shared), state)
+    }
+
+    /// The runtime this actor runs on (to start actors later, from anywhere).
+    pub fn runtime(&self) -> RuntimeHandle {
+        RuntimeHandle { shared: Arc::clone(&self.cell.shared) }
     }
 
     /// The ABI owner of this actor's events: pass it to

@@ -20,7 +20,7 @@ mod runtime;
 
 pub use cell::{ActorRef, Context};
 pub use event_owner::EventOwner;
-pub use runtime::Runtime;
+pub use runtime::{Runtime, RuntimeHandle, Spawn};
 
 /// Behaviours one actor runs per turn before the worker moves on.
 pub const BATCH: usize = 64;

@@ -5,7 +5,7 @@
 //! nothing to run it takes the poller and blocks in it; if another worker
 //! holds the poller it sleeps until work is pushed.
 
-use super::cell::{ActorRef, Cell};
+use super::cell::{ActorRef, Cell, Context};
 use super::Actor;
 use crate::asio::{reactor, thread};
 use crate::host::noisy;
@@ -26,6 +26,9 @@ pub(crate) trait Task: Send + Sync {
 const RUNS_PER_POLL: u32 = 32;
 /// How long a sleeping worker waits before it tries the poller again.
 const SLEEP: Duration = Duration::from_millis(20);
+/// How long an idle worker leaves the poller to a busy one before it looks
+/// again (it polls itself if that one is still in the same run).
+const DEFER: Duration = Duration::from_millis(1);
 
 pub(crate) struct Shared {
     injector: Mutex<VecDeque<Arc<dyn Task>>>,
@@ -34,8 +37,16 @@ pub(crate) struct Shared {
     polling: AtomicBool,
     /// Actors scheduled or running.
     active: AtomicUsize,
+    /// Workers running an actor now.
+    running: AtomicUsize,
+    /// Actor runs started, by all workers (to tell a long run from many).
+    runs: AtomicUsize,
     idle_lock: Mutex<()>,
     idle_changed: Condvar,
+    /// Threads in `run_until_idle`: only they need `idle_changed` (a
+    /// notify is a futex syscall, which the last actor going idle would
+    /// otherwise pay on every turn).
+    idle_waiters: AtomicUsize,
     shutdown: AtomicBool,
 }
 
@@ -70,14 +81,32 @@ impl Shared {
 
     /// Queues a task behind the others (an actor that used its batch).
     pub(crate) fn push_fair(&self, task: Arc<dyn Task>) {
-        lock(&self.injector).push_back(task);
-        self.wake_one();
+        let was_empty = {
+            let mut q = lock(&self.injector);
+            let was_empty = q.is_empty();
+            q.push_back(task);
+            was_empty
+        };
+        // One task queued by one of our workers: that worker takes it as
+        // soon as it is done (or a deferring worker within `DEFER`), so a
+        // sleeper is not woken for it (a futex wake, and a thread hop for
+        // what is most often the next step of a sequential chain). A backlog
+        // wakes one.
+        let waiting_is_fine = was_empty && self.on_own_worker();
+        self.wake_one(waiting_is_fine);
     }
 
-    fn wake_one(&self) {
+    fn on_own_worker(&self) -> bool {
+        LOCAL.with(|l| l.borrow().as_ref().is_some_and(|local| std::ptr::eq(local.shared, self)))
+    }
+
+    /// Wakes a sleeping worker (unless `lazy`), else the polling one.
+    fn wake_one(&self, lazy: bool) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _guard = lock(&self.injector);
-            self.work_pushed.notify_one();
+            if !lazy {
+                let _guard = lock(&self.injector);
+                self.work_pushed.notify_one();
+            }
         } else if self.polling.load(Ordering::SeqCst) {
             if let Ok(r) = reactor::get() {
                 r.force_wake();
@@ -90,7 +119,7 @@ impl Shared {
     }
 
     pub(crate) fn became_idle(&self) {
-        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 && self.idle_waiters.load(Ordering::SeqCst) > 0 {
             let _guard = lock(&self.idle_lock);
             self.idle_changed.notify_all();
         }
@@ -112,15 +141,33 @@ fn worker(shared: Arc<Shared>) {
     LOCAL.with(|l| *l.borrow_mut() = Some(Local { shared: Arc::as_ptr(&shared), lifo: None }));
     let Ok(reactor) = reactor::get() else { return };
     let mut runs: u32 = 0;
+    // The run count seen when this worker last deferred to a busy one.
+    let mut deferred_at: Option<usize> = None;
     while !shared.shutdown.load(Ordering::SeqCst) {
         if let Some(task) = shared.next_task() {
+            shared.running.fetch_add(1, Ordering::SeqCst);
+            shared.runs.fetch_add(1, Ordering::Relaxed);
             task.run();
+            shared.running.fetch_sub(1, Ordering::SeqCst);
             runs = runs.wrapping_add(1);
             if runs % RUNS_PER_POLL == 0 {
                 let _ = reactor.try_turn(Some(Duration::ZERO));
             }
             continue;
         }
+        // Idle while another worker runs an actor: leave the poller to it.
+        // It polls as soon as it is done, so the readiness its actor causes
+        // (the peer's reply) is picked up on its own thread; were we to
+        // block in the poller now, every reply would hop between the two
+        // threads. Unless that worker has been stuck in one run since we
+        // last looked: then poll, so nothing waits on it.
+        let seen = shared.runs.load(Ordering::Relaxed);
+        if shared.running.load(Ordering::SeqCst) > 0 && deferred_at != Some(seen) {
+            deferred_at = Some(seen);
+            sleep(&shared, DEFER);
+            continue;
+        }
+        deferred_at = None;
         // Idle: whoever parks, polls.
         shared.polling.store(true, Ordering::SeqCst);
         let polled = if lock(&shared.injector).is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
@@ -133,12 +180,7 @@ fn worker(shared: Arc<Shared>) {
             continue;
         }
         // Another thread polls: sleep until work is pushed.
-        let guard = lock(&shared.injector);
-        if guard.is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
-            shared.sleepers.fetch_add(1, Ordering::SeqCst);
-            let _ = shared.work_pushed.wait_timeout(guard, SLEEP);
-            shared.sleepers.fetch_sub(1, Ordering::SeqCst);
-        }
+        sleep(&shared, SLEEP);
     }
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().take() {
@@ -147,6 +189,57 @@ fn worker(shared: Arc<Shared>) {
             }
         }
     });
+}
+
+/// Something that starts actors on a runtime: the [`Runtime`], a
+/// [`RuntimeHandle`], or a running actor's [`Context`]. The net API's
+/// constructors (`TcpConnection::connect`, `TcpListener::listen`...) take any.
+pub trait Spawn {
+    /// Starts an actor with `state`.
+    fn spawn<A: Actor>(&self, state: A) -> ActorRef<A>;
+}
+
+/// A handle to a [`Runtime`]: starts actors on it. Cheap to clone, `Send`;
+/// it does not keep the workers alive (actors started after the runtime
+/// was dropped never run).
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl RuntimeHandle {
+    /// Starts an actor with `state`.
+    pub fn spawn<A: Actor>(&self, state: A) -> ActorRef<A> {
+        Cell::spawn(Arc::clone(&self.shared), state)
+    }
+}
+
+impl Spawn for RuntimeHandle {
+    fn spawn<A: Actor>(&self, state: A) -> ActorRef<A> {
+        RuntimeHandle::spawn(self, state)
+    }
+}
+
+impl Spawn for Runtime {
+    fn spawn<A: Actor>(&self, state: A) -> ActorRef<A> {
+        Runtime::spawn(self, state)
+    }
+}
+
+impl<B: Actor> Spawn for Context<B> {
+    fn spawn<A: Actor>(&self, state: A) -> ActorRef<A> {
+        Context::spawn(self, state)
+    }
+}
+
+/// Sleeps until work is pushed (or `limit` passed), unless some is queued.
+fn sleep(shared: &Shared, limit: Duration) {
+    let guard = lock(&shared.injector);
+    if guard.is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
+        shared.sleepers.fetch_add(1, Ordering::SeqCst);
+        let _ = shared.work_pushed.wait_timeout(guard, limit);
+        shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The executor: a fixed pool of workers running actors.
@@ -165,8 +258,11 @@ impl Runtime {
             sleepers: AtomicUsize::new(0),
             polling: AtomicBool::new(false),
             active: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            runs: AtomicUsize::new(0),
             idle_lock: Mutex::new(()),
             idle_changed: Condvar::new(),
+            idle_waiters: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
         });
         thread::external_driver_started();
@@ -189,6 +285,13 @@ impl Runtime {
         Cell::spawn(Arc::clone(&self.shared), state)
     }
 
+    /// A cheap, cloneable handle that starts actors on this runtime, from
+    /// any thread (e.g. from inside a notification, to open the next
+    /// connection without a hop through another thread).
+    pub fn handle(&self) -> RuntimeHandle {
+        RuntimeHandle { shared: Arc::clone(&self.shared) }
+    }
+
     /// Blocks until no actor has work, nothing noisy is subscribed and no
     /// notification is queued: the point at which a Pony program exits.
     pub fn run_until_idle(&self) {
@@ -199,18 +302,23 @@ impl Runtime {
     pub fn run_until_idle_for(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut guard = lock(&self.shared.idle_lock);
-        loop {
+        // Counted before the first look (both sequentially consistent): an
+        // actor going idle after that look sees the count and notifies.
+        self.shared.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        let idle = loop {
             if self.shared.is_idle() {
-                return true;
+                break true;
             }
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                break false;
             }
             // Noisy and queue changes are not signalled: look again soon.
             let wait = (deadline - now).min(Duration::from_millis(5));
             guard = self.shared.idle_changed.wait_timeout(guard, wait).unwrap_or_else(|p| p.into_inner()).0;
-        }
+        };
+        self.shared.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
     }
 }
 

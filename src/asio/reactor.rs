@@ -57,6 +57,10 @@ pub struct Reactor {
     /// Whether `queue` is non-empty, readable without its lock.
     queued: AtomicBool,
     wake_sent: AtomicBool,
+    /// A thread is in (or about to enter) a poll that may block: only then
+    /// does a queued notification need the waker (a write(2) to its
+    /// eventfd). A turn that starts later sees `queued` and does not block.
+    in_poll: AtomicBool,
 }
 
 static REACTOR: OnceCell<Reactor> = OnceCell::new();
@@ -95,6 +99,7 @@ impl Reactor {
             queue: Mutex::new(Vec::new()),
             queued: AtomicBool::new(false),
             wake_sent: AtomicBool::new(false),
+            in_poll: AtomicBool::new(false),
         })
     }
 
@@ -122,7 +127,7 @@ impl Reactor {
                 return;
             }
             q.push(item);
-            self.queued.store(true, Ordering::Release);
+            self.queued.store(true, Ordering::SeqCst);
         }
         self.wake();
     }
@@ -134,7 +139,7 @@ impl Reactor {
             let mut q = lock(&self.queue);
             make_disposable();
             q.push(Pending { event: NonNull::from(ev), flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
-            self.queued.store(true, Ordering::Release);
+            self.queued.store(true, Ordering::SeqCst);
         }
         self.wake();
     }
@@ -146,7 +151,10 @@ impl Reactor {
 
     /// Wakes the thread that polls, unless it is us or it was woken already.
     fn wake(&self) {
-        if !on_poller_thread() && !self.wake_sent.swap(true, Ordering::AcqRel) {
+        // Sequentially consistent with the poller's `in_poll` store and
+        // `queued` load: either it sees the item queued (and does not
+        // block), or we see it polling (and wake it).
+        if !on_poller_thread() && self.in_poll.load(Ordering::SeqCst) && !self.wake_sent.swap(true, Ordering::AcqRel) {
             let _ = self.waker.wake();
         }
     }
@@ -177,11 +185,13 @@ impl Reactor {
 
     fn turn_locked(&self, state: &mut PollState, timeout: Option<Duration>) -> io::Result<()> {
         POLLING.with(|p| p.set(true));
-        let timeout = if self.has_pending() { Some(Duration::ZERO) } else { timeout };
+        self.in_poll.store(true, Ordering::SeqCst);
+        let timeout = if self.queued.load(Ordering::SeqCst) { Some(Duration::ZERO) } else { timeout };
         let result = match state.poll.poll(&mut state.events, timeout) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
         };
+        self.in_poll.store(false, Ordering::SeqCst);
         for e in state.events.iter() {
             if e.token() != WAKE_TOKEN {
                 dispatch(e);

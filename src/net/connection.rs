@@ -6,7 +6,7 @@ use super::connect;
 use super::listener::ListenerActor;
 use super::notify::TcpConnectionNotify;
 use super::tcp_conn::{Op, Phase, Sizes, TcpConn};
-use crate::actor::{Actor, ActorRef, Context, Runtime};
+use crate::actor::{Actor, ActorRef, Context, Spawn};
 use crate::asio::event::Event;
 use std::os::fd::RawFd;
 
@@ -120,25 +120,25 @@ pub struct TcpConnection {
 
 impl TcpConnection {
     /// Connects to `host`/`service` over IPv4 or IPv6 with Pony's defaults.
-    pub fn connect(rt: &Runtime, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
+    pub fn connect(rt: &impl Spawn, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
         TcpConnection::connect_with(rt, notify, host, service, ConnectOptions::default())
     }
 
     /// Connects over IPv4 only.
-    pub fn connect_ip4(rt: &Runtime, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
+    pub fn connect_ip4(rt: &impl Spawn, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
         let options = ConnectOptions { ip_version: IpVersion::V4, ..ConnectOptions::default() };
         TcpConnection::connect_with(rt, notify, host, service, options)
     }
 
     /// Connects over IPv6 only.
-    pub fn connect_ip6(rt: &Runtime, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
+    pub fn connect_ip6(rt: &impl Spawn, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
         let options = ConnectOptions { ip_version: IpVersion::V6, ..ConnectOptions::default() };
         TcpConnection::connect_with(rt, notify, host, service, options)
     }
 
     /// Connects with explicit options.
     pub fn connect_with(
-        rt: &Runtime,
+        rt: &impl Spawn,
         notify: impl TcpConnectionNotify,
         host: &str,
         service: &str,
@@ -472,6 +472,10 @@ impl ConnActor {
             let Some(ev) = self.conn.event else { return };
             let want = self.conn.sizes.read_buffer_size.max(self.conn.expect);
             let buf = &mut self.conn.read_buf;
+            if buf.capacity() == 0 {
+                // Only a connection that is reading holds a buffer.
+                *buf = read_buffer::take();
+            }
             let room = want.saturating_sub(buf.len()).max(1);
             buf.reserve(room);
             match abi::recv(ev, &mut buf.spare_capacity_mut()[..room]) {
@@ -482,6 +486,8 @@ impl ConnActor {
                 }
                 Ok(Recv::WouldBlock) => {
                     // Nothing more for now: re-arm, and hear when there is.
+                    // An idle connection keeps no (or only a small) buffer.
+                    read_buffer::release(&mut self.conn.read_buf);
                     self.conn.readable = false;
                     ev.set_readable(false);
                     ev.resubscribe();
@@ -657,7 +663,8 @@ impl ConnActor {
                 c.readable = false;
                 c.writeable = false;
                 c.writes.clear();
-                c.read_buf = Vec::new();
+                c.read_buf.clear();
+                read_buffer::release(&mut c.read_buf);
                 if let Some(ev) = c.event {
                     ev.unsubscribe();
                 }
@@ -676,9 +683,48 @@ impl ConnActor {
     }
 }
 
+/// Read buffers are lent to connections only while they read: a connection
+/// that reached would-block gives its buffer back (keeping a partial frame
+/// in a buffer of its size), so an idle connection holds none. Each worker
+/// keeps the last buffer given back for the next connection that reads, so
+/// a busy connection does not allocate one per turn.
+mod read_buffer {
+    use std::cell::Cell;
+
+    /// Larger buffers go back to the allocator rather than staying with the thread.
+    const KEEP_MAX: usize = 1 << 20;
+
+    thread_local! {
+        static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// An empty buffer: this thread's spare, or a new one.
+    pub(super) fn take() -> Vec<u8> {
+        SPARE.with(Cell::take)
+    }
+
+    /// Called at would-block: gives `buf` back when it holds nothing, or
+    /// moves a small remainder into a buffer of its own size.
+    pub(super) fn release(buf: &mut Vec<u8>) {
+        if buf.capacity() == 0 || buf.len() * 8 > buf.capacity() {
+            return;
+        }
+        let mut spare = std::mem::replace(buf, buf.as_slice().to_vec());
+        if spare.capacity() <= KEEP_MAX {
+            spare.clear();
+            // Keep the larger of the two (the next reader reserves its size).
+            SPARE.with(|s| {
+                let old = s.take();
+                s.set(if old.capacity() > spare.capacity() { old } else { spare });
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actor::Runtime;
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 

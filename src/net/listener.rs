@@ -7,7 +7,7 @@ use super::address::NetAddress;
 use super::connection::TcpConnection;
 use super::notify::TcpListenNotify;
 use super::tcp_conn::Sizes;
-use crate::actor::{Actor, ActorRef, Context, Runtime};
+use crate::actor::{Actor, ActorRef, Context, Spawn};
 use crate::asio::event::Event;
 use std::fmt;
 use std::io;
@@ -53,25 +53,25 @@ pub struct TcpListener {
 impl TcpListener {
     /// Listens on `host`/`service` ("" host: any address; "0" service: a
     /// free port) over IPv4 or IPv6, with Pony's defaults.
-    pub fn listen(rt: &Runtime, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
+    pub fn listen(rt: &impl Spawn, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
         TcpListener::listen_with(rt, notify, host, service, ListenOptions::default())
     }
 
     /// Listens over IPv4 only.
-    pub fn listen_ip4(rt: &Runtime, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
+    pub fn listen_ip4(rt: &impl Spawn, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
         let options = ListenOptions { ip_version: IpVersion::V4, ..ListenOptions::default() };
         TcpListener::listen_with(rt, notify, host, service, options)
     }
 
     /// Listens over IPv6 only.
-    pub fn listen_ip6(rt: &Runtime, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
+    pub fn listen_ip6(rt: &impl Spawn, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
         let options = ListenOptions { ip_version: IpVersion::V6, ..ListenOptions::default() };
         TcpListener::listen_with(rt, notify, host, service, options)
     }
 
     /// Listens with explicit options.
     pub fn listen_with(
-        rt: &Runtime,
+        rt: &impl Spawn,
         notify: impl TcpListenNotify,
         host: &str,
         service: &str,

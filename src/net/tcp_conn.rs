@@ -7,7 +7,7 @@ use super::connection::TcpConnection;
 use super::listener::ListenerActor;
 use super::sockopt;
 use super::write_queue::WriteQueue;
-use crate::actor::ActorRef;
+use crate::actor::{ActorRef, RuntimeHandle};
 use crate::asio::event::Event;
 use std::collections::VecDeque;
 use std::fmt;
@@ -140,6 +140,12 @@ impl TcpConn {
     /// A handle to this connection (to give to other actors).
     pub fn handle(&self) -> Option<TcpConnection> {
         self.this.clone()
+    }
+
+    /// The runtime the connection runs on: start actors or connections from
+    /// inside a notification (`TcpConnection::connect(&handle, ...)`).
+    pub fn runtime(&self) -> Option<RuntimeHandle> {
+        self.this.as_ref().map(|h| h.actor.runtime())
     }
 
     /// Writes `data` (after the notifier's `sent` transform). Discarded if

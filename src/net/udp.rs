@@ -4,7 +4,7 @@
 use super::abi::{self, AsioEvent, IpVersion, ASIO_DISPOSABLE, ASIO_READ};
 use super::abi_udp;
 use super::address::NetAddress;
-use crate::actor::{Actor, ActorRef, Context, Runtime};
+use crate::actor::{Actor, ActorRef, Context, Spawn};
 use crate::asio::event::Event;
 use std::io;
 
@@ -186,7 +186,7 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     /// Binds as `options` say; `listening` or `not_listening` follows.
-    pub fn bind(rt: &Runtime, notify: impl UdpNotify, options: UdpOptions) -> UdpSocket {
+    pub fn bind(rt: &impl Spawn, notify: impl UdpNotify, options: UdpOptions) -> UdpSocket {
         let actor = rt.spawn(UdpActor {
             notify: Some(Box::new(notify)),
             core: Core {
