@@ -39,7 +39,7 @@ pub fn render(rows: Vec<(String, Vec<(String, f64)>)>, machine: &str) -> String 
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="10" y="20" font-size="15">libponynet: speed relative to raw epoll (1-thread); higher is better</text>"#);
+    let _ = writeln!(s, r#"<text x="10" y="20" font-size="15">libponynet: each figure relative to the baseline named on its row (1.0 = as good); higher is better</text>"#);
     let _ = writeln!(s, r#"<text x="10" y="38" fill="gray">{}</text>"#, escape(machine));
     let x_of = |v: f64| left + plot_w * (v.min(max) / max);
     let top = 55.0;

@@ -151,7 +151,15 @@ fn chart_rows(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>) -> Ve
     WORKLOADS
         .iter()
         .filter_map(|w| {
-            let base_impl = if w.impls.contains(&"epoll-1t") { "epoll-1t" } else { "c-abi" };
+            // Raw epoll holds no per-connection state, so c10k memory is
+            // charted against tokio instead.
+            let base_impl = if w.row == "c10k" {
+                "tokio"
+            } else if w.impls.contains(&"epoll-1t") {
+                "epoll-1t"
+            } else {
+                "c-abi"
+            };
             let base = medians.get(&(w.row.to_string(), base_impl.to_string()))?.get(w.metric).copied()?;
             let bars = w
                 .impls
