@@ -31,7 +31,8 @@ pub fn render(rows: Vec<(String, Vec<(String, f64)>)>, machine: &str) -> String 
         .flat_map(|(_, bars)| bars.iter().map(|(_, v)| *v))
         .filter(|v| v.is_finite())
         .fold(1.0f64, f64::max)
-        .min(20.0);
+        // Longer bars are clipped at 3×; their labels still give the value.
+        .min(3.0);
     let height = 70.0 + rows.iter().map(|(_, b)| b.len() as f64 * bar_h + gap).sum::<f64>() + 40.0;
     let mut s = String::new();
     let _ = writeln!(

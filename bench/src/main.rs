@@ -102,6 +102,23 @@ fn main() {
         }
         return;
     }
+    if args.get(1).is_some_and(|a| a == "--render") {
+        // Redraw the table and chart from a results.csv of an earlier run.
+        let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench".into()));
+        let csv = std::fs::read_to_string(out_dir.join("results.csv")).expect("read results.csv");
+        let mut medians: BTreeMap<(String, String), BTreeMap<String, f64>> = BTreeMap::new();
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if let [row, implementation, metric, value] = f[..] {
+                if let Ok(v) = value.parse() {
+                    medians.entry((row.into(), implementation.into())).or_default().insert(metric.into(), v);
+                }
+            }
+        }
+        let reps = args.get(2).and_then(|r| r.parse().ok()).unwrap_or(3);
+        write_reports(&medians, reps, &out_dir);
+        return;
+    }
     let quick = env_flag("BENCH_QUICK");
     let reps: usize = if quick { 1 } else { std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) };
     let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench".into()));
@@ -132,18 +149,23 @@ fn main() {
         .map(|(k, metrics)| (k, metrics.into_iter().map(|(m, mut v)| (m, median(&mut v))).collect()))
         .collect();
 
-    let machine = machine_line();
-    let table = render_table(&medians, reps, &machine);
-    println!("{table}");
     std::fs::create_dir_all(&out_dir).ok();
     std::fs::write(out_dir.join("results.csv"), render_csv(&medians)).expect("write results.csv");
-    std::fs::write(out_dir.join("results.md"), &table).expect("write results.md");
-    std::fs::write(out_dir.join("results.svg"), chart::render(chart_rows(&medians), &machine)).expect("write results.svg");
-    eprintln!("wrote {0}/results.csv, {0}/results.md, {0}/results.svg", out_dir.display());
+    write_reports(&medians, reps, &out_dir);
     if failures > 0 {
         eprintln!("{failures} measurement(s) failed");
         std::process::exit(1);
     }
+}
+
+/// Prints the table and writes results.md and results.svg.
+fn write_reports(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>, reps: usize, out_dir: &std::path::Path) {
+    let machine = machine_line();
+    let table = render_table(medians, reps, &machine);
+    println!("{table}");
+    std::fs::write(out_dir.join("results.md"), &table).expect("write results.md");
+    std::fs::write(out_dir.join("results.svg"), chart::render(chart_rows(medians), &machine)).expect("write results.svg");
+    eprintln!("wrote {0}/results.csv, {0}/results.md, {0}/results.svg", out_dir.display());
 }
 
 /// Speed relative to raw epoll (higher is better) per row and implementation.
