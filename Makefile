@@ -87,7 +87,8 @@ test: deps test-rust test-c test-valgrind
 test-rust: rust-deps
 	$(CARGO) test --features fault-injection
 
-test-c: c-deps lib $(TEST_BINS)
+test-c: c-deps lib $(TEST_BINS) $(BUILD)/echo
+	@./$(BUILD)/echo >/dev/null && echo "ok   the echo demo builds against the header and runs"
 	@sh c_tests/check_exports.sh $(LIB) data/abi_symbols.txt data/pony_hooks.txt data/ponynet_additions.txt
 	@sh c_tests/check_install.sh
 	@sh c_tests/run.sh $(TEST_BINS)

@@ -23,9 +23,6 @@
 struct ponynet_owner_t;
 
 
-// Behaviours one actor runs per turn before the worker moves on.
-#define BATCH 64
-
 // The event is unsubscribed; also the flags of the final notification.
 #define ASIO_DISPOSABLE 0
 
@@ -56,9 +53,6 @@ struct ponynet_owner_t;
 
 // `ponynet_take_error()` value after a panic was caught at the boundary.
 #define PONYNET_ERR_PANIC -2
-
-// The flags of every connection event, as the seed uses on POSIX.
-#define READ_WRITE_ONESHOT ((ASIO_READ | ASIO_WRITE) | ASIO_ONESHOT)
 
 // One subscription. C sees it as the opaque `pony_asio_event_t`; its
 // address is stable from create until it is freed.

@@ -48,6 +48,35 @@ fn every_declaration_has_a_doc_comment() {
     assert!(undocumented.is_empty(), "items without a doc comment: {undocumented:#?}");
 }
 
+/// Only the C API reaches the header: a Rust constant or type of the crate's
+/// own (the executor's, the net API's) must not leak into it.
+#[test]
+fn header_declares_only_the_c_api() {
+    const PREFIXES: &[&str] = &["ASIO_", "PONYNET_", "pony_", "ponynet_", "ponyint_", "asio_event_t", "ipaddress_t"];
+    let mut strays = Vec::new();
+    for line in GENERATED.lines() {
+        let name = if let Some(rest) = line.strip_prefix("#define ") {
+            rest.split_whitespace().next()
+        } else if let Some(rest) = line.strip_prefix("typedef ").and_then(|l| l.split_once("(*")) {
+            // A function-pointer typedef: `typedef R (*name)(...)`.
+            rest.1.split(')').next()
+        } else if line.starts_with("typedef ") || (line.ends_with(");") && !line.starts_with(' ')) {
+            // The declared name: the identifier before the first '(' or the last ';'.
+            let head = line.split('(').next().unwrap_or(line);
+            let head = if line.starts_with("typedef ") { line.trim_end_matches(';') } else { head };
+            head.rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).find(|w| !w.is_empty())
+        } else {
+            None
+        };
+        if let Some(name) = name {
+            if name != "PONYNET_H" && !PREFIXES.iter().any(|p| name.starts_with(p)) {
+                strays.push(line.to_string());
+            }
+        }
+    }
+    assert!(strays.is_empty(), "header items outside the C API: {strays:#?}");
+}
+
 #[test]
 fn header_has_guard_cpp_linkage_and_aliases() {
     for needle in [
