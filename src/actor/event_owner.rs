@@ -5,7 +5,7 @@
 use crate::asio::event::{Event, ASIO_DISPOSABLE, ASIO_SIGNAL};
 use crate::ffi::types::Owner;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 /// Bit standing for `ASIO_DISPOSABLE` (which is flags 0) in a slot.
@@ -42,6 +42,8 @@ pub struct EventOwner {
     slots: [Slot; SLOTS],
     /// Notifications for events beyond SLOTS (rare), in order.
     overflow: Mutex<Vec<(usize, u32, u32)>>,
+    /// Whether `overflow` may hold entries: the common drain takes no lock.
+    spilled: AtomicBool,
     target: AtomicPtr<()>,
     schedule: unsafe fn(*const ()),
 }
@@ -63,6 +65,7 @@ impl EventOwner {
             base: Owner { notify: Some(notify) },
             slots: Default::default(),
             overflow: Mutex::new(Vec::new()),
+            spilled: AtomicBool::new(false),
             target: AtomicPtr::new(target as *mut ()),
             schedule,
         }
@@ -93,6 +96,7 @@ impl EventOwner {
             }
         }
         self.overflow.lock().unwrap_or_else(|p| p.into_inner()).push((ev as usize, flags, arg));
+        self.spilled.store(true, Ordering::Release);
     }
 
     /// Takes every pending notification (the actor's side), calling `f` for
@@ -118,6 +122,9 @@ impl EventOwner {
                 f(Taken { event: ev, flags: ASIO_DISPOSABLE, arg: 0 });
             }
         }
+        if !self.spilled.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let spilled = std::mem::take(&mut *self.overflow.lock().unwrap_or_else(|p| p.into_inner()));
         for (ev, flags, arg) in spilled {
             f(Taken { event: ev as *mut Event, flags, arg });
@@ -127,7 +134,7 @@ impl EventOwner {
     /// Whether notifications wait to be drained.
     pub fn has_pending(&self) -> bool {
         self.slots.iter().any(|s| s.pending.load(Ordering::Acquire) != 0)
-            || !self.overflow.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+            || self.spilled.load(Ordering::Acquire)
     }
 }
 
