@@ -27,12 +27,3 @@ pub fn check_and_remove(addr: usize, f: impl FnOnce(bool) -> bool) {
     }
 }
 
-/// Whether `addr` is a live event.
-pub fn contains(addr: usize) -> bool {
-    live().contains(&addr)
-}
-
-/// Number of live events (created and not yet destroyed).
-pub fn len() -> usize {
-    live().len()
-}

@@ -82,11 +82,6 @@ pub fn ensure_running() {
     }
 }
 
-/// Whether an I/O thread runs.
-pub fn is_running() -> bool {
-    RUNNING.load(Ordering::SeqCst)
-}
-
 /// Stops and joins the I/O thread if nothing noisy is subscribed. Every
 /// notification already due is delivered first. False, with nothing
 /// stopped, while anything noisy is subscribed, or when called from the

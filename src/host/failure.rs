@@ -87,7 +87,3 @@ pub fn record(f: Failure) {
     LAST_ERROR.with(|e| e.set(f.code()));
 }
 
-/// Clears the calling thread's last failure (a call that succeeded).
-pub fn clear() {
-    LAST_ERROR.with(|e| e.set(0));
-}

@@ -44,7 +44,3 @@ pub fn enter_pony_mode() {
     HOST.store(Host::Pony as u8, Ordering::SeqCst);
 }
 
-/// Whether this process contains the Pony runtime's functions.
-pub fn pony_runtime_present() -> bool {
-    pony::present()
-}

@@ -72,11 +72,6 @@ fn table() -> PonyRuntime {
     t
 }
 
-/// Whether this process contains the Pony runtime (all required functions).
-pub fn present() -> bool {
-    resolve(&table()).is_ok()
-}
-
 fn resolve(t: &PonyRuntime) -> Result<Runtime, &'static str> {
     macro_rules! need {
         ($f:ident, $name:literal) => {
