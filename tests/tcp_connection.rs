@@ -4,7 +4,7 @@
 mod net_util;
 
 use net_util::*;
-use ponynet::net::{ConnectOptions, ListenOptions, TcpConn, TcpConnection, TcpConnectionNotify};
+use ponynet::net::{ByteSeq, ConnectOptions, ListenOptions, TcpConn, TcpConnection, TcpConnectionNotify};
 use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -680,11 +680,11 @@ impl TcpConnectionNotify for Transforming {
         conn.writev(["de", "f"]);
         conn.write_final("-raw");
     }
-    fn sent(&mut self, _conn: &mut TcpConn, data: Vec<u8>) -> Vec<u8> {
-        data.to_ascii_uppercase()
+    fn sent(&mut self, _conn: &mut TcpConn, data: ByteSeq) -> ByteSeq {
+        data.to_ascii_uppercase().into()
     }
-    fn sentv(&mut self, _conn: &mut TcpConn, data: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-        data.into_iter().map(|d| d.to_ascii_uppercase()).collect()
+    fn sentv(&mut self, _conn: &mut TcpConn, data: Vec<ByteSeq>) -> Vec<ByteSeq> {
+        data.into_iter().map(|d| d.to_ascii_uppercase().into()).collect()
     }
     fn received(&mut self, conn: &mut TcpConn, data: Vec<u8>, _times: usize) -> bool {
         self.log.push(String::from_utf8_lossy(&data).into_owned());

@@ -96,6 +96,12 @@ static void conn_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flag
   }
   if (!(flags & ASIO_READ) || c->finished) return;
   long got = read_some(c);
+  if (c->role == 2 && (got < 0 || c->received >= c->rounds_left)) {
+    /* The sink is done: all bytes, or EOF/error (bulk checks the count). */
+    __atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
+    finish_one();
+    return;
+  }
   if (got < 0) {
     __atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
     return;
@@ -149,16 +155,41 @@ static void pingpong(long rounds) {
   conn_close(&s);
 }
 
+/* The writer is an owner too: on WRITE it writes until the socket would
+ * block, then waits for the next WRITE. Writer and sink share the I/O
+ * thread, as the raw one-thread loop's do. */
+typedef struct writer {
+  ponynet_owner_t base;
+  pony_asio_event_t* ev;
+  int fd;
+  const char* chunk;
+  long long bytes;
+  long long sent;
+} writer;
+
 static void writer_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
-  (void)o;
   (void)arg;
+  writer* w = (writer*)o;
   if (flags == ASIO_DISPOSABLE) {
     pony_asio_event_destroy(ev);
     return;
   }
-  pthread_mutex_lock(&done_lock);
-  pthread_cond_broadcast(&done_cond);
-  pthread_mutex_unlock(&done_lock);
+  if (!(flags & ASIO_WRITE) || w->sent >= w->bytes) return;
+  while (w->sent < w->bytes) {
+    size_t off = (size_t)(w->sent % CHUNK);
+    size_t want = CHUNK - off;
+    if ((long long)want > w->bytes - w->sent) want = (size_t)(w->bytes - w->sent);
+    struct iovec iov = {(void*)(w->chunk + off), want};
+    size_t n = pony_os_writev(ev, &iov, 1);
+    if (n == 0) {
+      if (ponynet_take_error() != 0) die("pony_os_writev");
+      pony_asio_event_set_writeable(ev, false);
+      pony_asio_event_resubscribe_write(ev);
+      return;
+    }
+    w->sent += (long long)n;
+  }
+  pony_os_socket_shutdown(w->fd);
 }
 
 static void bulk(long long bytes) {
@@ -166,37 +197,15 @@ static void bulk(long long bytes) {
   tcp_pair(&cfd, &sfd);
   conn s;
   conn_open(&s, sfd, 2);
+  s.rounds_left = bytes; /* the sink reports once it has this many bytes */
   char* chunk = malloc(CHUNK);
   memset(chunk, 'b', CHUNK);
-  /* The writer is the main thread, as a producer would be; it sleeps on a
-   * condition variable until the WRITE notification. */
-  conn w;
-  memset(&w, 0, sizeof w);
-  w.base.notify = writer_notify;
-  w.ev = pony_asio_event_create(&w.base, cfd, ASIO_WRITE | ASIO_ONESHOT, 0, true);
+  writer w = {.base.notify = writer_notify, .fd = cfd, .chunk = chunk, .bytes = bytes};
+  atomic_store(&remaining, 1);
   uint64_t t0 = now_ns();
-  long long sent = 0;
-  size_t off = 0;
-  while (sent < bytes) {
-    size_t want = CHUNK - off;
-    if ((long long)want > bytes - sent) want = (size_t)(bytes - sent);
-    struct iovec iov = {chunk + off, want};
-    size_t n = pony_os_writev(w.ev, &iov, 1);
-    if (n == 0) {
-      if (ponynet_take_error() != 0) die("pony_os_writev");
-      pthread_mutex_lock(&done_lock);
-      pony_asio_event_set_writeable(w.ev, false);
-      pony_asio_event_resubscribe_write(w.ev);
-      while (!pony_asio_event_get_writeable(w.ev)) pthread_cond_wait(&done_cond, &done_lock);
-      pthread_mutex_unlock(&done_lock);
-      continue;
-    }
-    sent += (long long)n;
-    off = (off + n) % CHUNK;
-  }
-  pony_os_socket_shutdown(cfd);
-  while (__atomic_load_n(&s.received, __ATOMIC_ACQUIRE) < bytes && !__atomic_load_n(&s.finished, __ATOMIC_ACQUIRE))
-    sched_yield();
+  w.ev = pony_asio_event_create(&w.base, cfd, ASIO_WRITE | ASIO_ONESHOT, 0, true);
+  if (w.ev == NULL) die("pony_asio_event_create");
+  wait_all();
   uint64_t ns = now_ns() - t0;
   if (s.received != bytes) {
     fprintf(stderr, "bulk: received %lld of %lld\n", s.received, bytes);
@@ -204,10 +213,10 @@ static void bulk(long long bytes) {
   }
   printf("RESULT impl=c-abi workload=bulk mib_s=%.1f bytes=%lld\n",
          (double)bytes / (1024.0 * 1024.0) / ((double)ns / 1e9), bytes);
-  free(chunk);
   pony_asio_event_unsubscribe(w.ev);
   conn_close(&s);
   close(cfd);
+  free(chunk);
 }
 
 /* connrate: connect through pony_os_connect_tcp4, shutdown(WR) on connect,

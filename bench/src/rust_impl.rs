@@ -7,7 +7,7 @@ use ponynet::actor::{Actor, Context, Runtime, RuntimeHandle};
 use ponynet::asio::event::{Event, ASIO_DISPOSABLE, ASIO_READ, ASIO_TIMER};
 use ponynet::ffi::event::{pony_asio_event_create, pony_asio_event_destroy, pony_asio_event_send, pony_asio_event_unsubscribe};
 use ponynet::net::{
-    ConnectOptions, ListenOptions, TcpConn, TcpConnection, TcpConnectionNotify, TcpListen, TcpListenNotify, TcpListener,
+    ByteSeq, ConnectOptions, ListenOptions, TcpConn, TcpConnection, TcpConnectionNotify, TcpListen, TcpListenNotify, TcpListener,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -46,6 +46,8 @@ impl TcpConnectionNotify for Server {
                 if total.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64 == *want {
                     let _ = done.send(());
                 }
+                // Read the next chunk into the same buffer (as the raw loop does).
+                conn.recycle(data);
             }
             Serve::Drain => {}
         }
@@ -145,7 +147,8 @@ fn pingpong(rounds: usize) -> String {
 struct WriterState {
     sent: AtomicU64,
     want: u64,
-    chunk: Vec<u8>,
+    /// One buffer, shared by every write (as the raw loop sends from one).
+    chunk: Arc<[u8]>,
 }
 
 fn pump(st: &Arc<WriterState>, conn: &mut TcpConn) {
@@ -159,7 +162,7 @@ fn pump(st: &Arc<WriterState>, conn: &mut TcpConn) {
             return;
         }
         let n = (st.want - sent).min(CHUNK as u64) as usize;
-        conn.write(st.chunk[..n].to_vec());
+        conn.write(ByteSeq::shared(Arc::clone(&st.chunk), 0..n));
         st.sent.store(sent + n as u64, Ordering::Relaxed);
     }
     if let Some(h) = conn.handle() {
@@ -190,7 +193,7 @@ fn bulk(bytes: u64) -> String {
     let (l, port) = listen(&rt, Serve::Sink { total: Arc::clone(&total), want: bytes, done: done_tx }, options);
     let t0 = Instant::now();
     let opts = ConnectOptions { yield_after_writing: 1 << 20, ..ConnectOptions::default() };
-    let writer = Writer(Arc::new(WriterState { sent: AtomicU64::new(0), want: bytes, chunk: vec![b'b'; CHUNK] }));
+    let writer = Writer(Arc::new(WriterState { sent: AtomicU64::new(0), want: bytes, chunk: vec![b'b'; CHUNK].into() }));
     let _c = TcpConnection::connect_with(&rt, writer, "127.0.0.1", &port, opts);
     done_rx.recv_timeout(LIMIT).expect("bulk finished");
     let secs = t0.elapsed().as_secs_f64();

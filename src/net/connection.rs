@@ -2,9 +2,11 @@
 //! handle that sends it behaviours.
 
 use super::abi::{self, AsioEvent, IpVersion, Recv, ASIO_DISPOSABLE, ASIO_ERROR, ASIO_READ, ASIO_WRITE};
+use super::byteseq::ByteSeq;
 use super::connect;
 use super::listener::ListenerActor;
 use super::notify::TcpConnectionNotify;
+use super::read_buffer;
 use super::tcp_conn::{Op, Phase, Sizes, TcpConn};
 use crate::actor::{Actor, ActorRef, Context, Spawn};
 use crate::asio::event::Event;
@@ -167,7 +169,7 @@ impl TcpConnection {
     }
 
     /// Writes `data` (through the notifier's `sent`).
-    pub fn write(&self, data: impl Into<Vec<u8>>) {
+    pub fn write(&self, data: impl Into<ByteSeq>) {
         self.op(Op::Write(data.into()));
     }
 
@@ -175,7 +177,7 @@ impl TcpConnection {
     pub fn writev<I, B>(&self, data: I)
     where
         I: IntoIterator<Item = B>,
-        B: Into<Vec<u8>>,
+        B: Into<ByteSeq>,
     {
         self.op(Op::Writev(data.into_iter().map(Into::into).collect()));
     }
@@ -544,7 +546,7 @@ impl ConnActor {
 
     // ---- writing --------------------------------------------------------
 
-    fn write_final(&mut self, data: Vec<u8>) {
+    fn write_final(&mut self, data: ByteSeq) {
         if self.accepts_writes() && !data.is_empty() {
             self.conn.writes.push(data);
             self.pending_writes();
@@ -679,44 +681,6 @@ impl ConnActor {
     fn tell_listener(&mut self) {
         if let Some(listener) = self.conn.listener.take() {
             listener.send(|l, ctx| l.conn_closed(ctx));
-        }
-    }
-}
-
-/// Read buffers are lent to connections only while they read: a connection
-/// that reached would-block gives its buffer back (keeping a partial frame
-/// in a buffer of its size), so an idle connection holds none. Each worker
-/// keeps the last buffer given back for the next connection that reads, so
-/// a busy connection does not allocate one per turn.
-mod read_buffer {
-    use std::cell::Cell;
-
-    /// Larger buffers go back to the allocator rather than staying with the thread.
-    const KEEP_MAX: usize = 1 << 20;
-
-    thread_local! {
-        static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-    }
-
-    /// An empty buffer: this thread's spare, or a new one.
-    pub(super) fn take() -> Vec<u8> {
-        SPARE.with(Cell::take)
-    }
-
-    /// Called at would-block: gives `buf` back when it holds nothing, or
-    /// moves a small remainder into a buffer of its own size.
-    pub(super) fn release(buf: &mut Vec<u8>) {
-        if buf.capacity() == 0 || buf.len() * 8 > buf.capacity() {
-            return;
-        }
-        let mut spare = std::mem::replace(buf, buf.as_slice().to_vec());
-        if spare.capacity() <= KEEP_MAX {
-            spare.clear();
-            // Keep the larger of the two (the next reader reserves its size).
-            SPARE.with(|s| {
-                let old = s.take();
-                s.set(if old.capacity() > spare.capacity() { old } else { spare });
-            });
         }
     }
 }

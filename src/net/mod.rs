@@ -31,10 +31,12 @@
 mod abi;
 mod abi_udp;
 mod address;
+mod byteseq;
 mod connect;
 mod connection;
 mod listener;
 mod notify;
+mod read_buffer;
 pub mod sockopt;
 mod tcp_conn;
 mod udp;
@@ -42,6 +44,7 @@ mod write_queue;
 
 pub use abi::IpVersion;
 pub use address::NetAddress;
+pub use byteseq::ByteSeq;
 pub use connection::{ConnectOptions, TcpConnection};
 pub use listener::{ListenOptions, TcpListen, TcpListener};
 pub use notify::{TcpConnectionNotify, TcpListenNotify};

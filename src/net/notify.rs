@@ -6,6 +6,7 @@
 //! (`write`, `close`, `expect`, `mute`...) take effect, in the order made,
 //! as soon as the notification returns — before the next `received`.
 
+use super::byteseq::ByteSeq;
 use super::listener::TcpListen;
 use super::tcp_conn::TcpConn;
 
@@ -42,12 +43,12 @@ pub trait TcpConnectionNotify: Send + 'static {
 
     /// Transforms data about to be written (return an empty vector to
     /// swallow it).
-    fn sent(&mut self, _conn: &mut TcpConn, data: Vec<u8>) -> Vec<u8> {
+    fn sent(&mut self, _conn: &mut TcpConn, data: ByteSeq) -> ByteSeq {
         data
     }
 
     /// Transforms a vectored write about to be written.
-    fn sentv(&mut self, _conn: &mut TcpConn, data: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    fn sentv(&mut self, _conn: &mut TcpConn, data: Vec<ByteSeq>) -> Vec<ByteSeq> {
         data
     }
 
@@ -95,10 +96,10 @@ impl<T: TcpConnectionNotify + ?Sized> TcpConnectionNotify for Box<T> {
     fn auth_failed(&mut self, conn: &mut TcpConn) {
         (**self).auth_failed(conn)
     }
-    fn sent(&mut self, conn: &mut TcpConn, data: Vec<u8>) -> Vec<u8> {
+    fn sent(&mut self, conn: &mut TcpConn, data: ByteSeq) -> ByteSeq {
         (**self).sent(conn, data)
     }
-    fn sentv(&mut self, conn: &mut TcpConn, data: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    fn sentv(&mut self, conn: &mut TcpConn, data: Vec<ByteSeq>) -> Vec<ByteSeq> {
         (**self).sentv(conn, data)
     }
     fn received(&mut self, conn: &mut TcpConn, data: Vec<u8>, times: usize) -> bool {

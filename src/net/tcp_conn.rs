@@ -3,6 +3,7 @@
 
 use super::abi::{self, AsioEvent};
 use super::address::NetAddress;
+use super::byteseq::ByteSeq;
 use super::connection::TcpConnection;
 use super::listener::ListenerActor;
 use super::sockopt;
@@ -30,9 +31,9 @@ pub(crate) enum Phase {
 /// A request made on the ref view, applied in order once the running
 /// notification returns (the notifier is busy until then).
 pub(crate) enum Op {
-    Write(Vec<u8>),
-    Writev(Vec<Vec<u8>>),
-    WriteFinal(Vec<u8>),
+    Write(ByteSeq),
+    Writev(Vec<ByteSeq>),
+    WriteFinal(ByteSeq),
     Expect(usize),
     Mute,
     Unmute,
@@ -149,8 +150,9 @@ impl TcpConn {
     }
 
     /// Writes `data` (after the notifier's `sent` transform). Discarded if
-    /// the connection is not (or no longer) open for writing.
-    pub fn write(&mut self, data: impl Into<Vec<u8>>) {
+    /// the connection is not (or no longer) open for writing. A shared or
+    /// static [`ByteSeq`] is written without a copy.
+    pub fn write(&mut self, data: impl Into<ByteSeq>) {
         self.ops.push_back(Op::Write(data.into()));
     }
 
@@ -158,14 +160,28 @@ impl TcpConn {
     pub fn writev<I, B>(&mut self, data: I)
     where
         I: IntoIterator<Item = B>,
-        B: Into<Vec<u8>>,
+        B: Into<ByteSeq>,
     {
         self.ops.push_back(Op::Writev(data.into_iter().map(Into::into).collect()));
     }
 
     /// Writes `data` as is, bypassing the `sent` transform.
-    pub fn write_final(&mut self, data: impl Into<Vec<u8>>) {
+    pub fn write_final(&mut self, data: impl Into<ByteSeq>) {
         self.ops.push_back(Op::WriteFinal(data.into()));
+    }
+
+    /// Gives a buffer back to read into — typically a `received` buffer
+    /// once its bytes have been used: a notifier that does so lets the
+    /// connection read without allocating. (Outside `received` the buffer
+    /// is kept for whichever connection reads next on this worker.)
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.reading && self.read_buf.capacity() == 0 && buf.capacity() >= self.sizes.read_buffer_size {
+            let mut buf = buf;
+            buf.clear();
+            self.read_buf = buf;
+        } else {
+            super::read_buffer::give(buf);
+        }
     }
 
     /// Makes each `received` carry exactly `qty` bytes (0: any amount),

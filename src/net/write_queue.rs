@@ -1,11 +1,12 @@
 //! Data written but not yet handed to the OS: whole buffers, the first one
 //! possibly part-sent, handed to `pony_os_writev` as iovecs.
 
+use super::byteseq::ByteSeq;
 use std::collections::VecDeque;
 
 #[derive(Default)]
 pub(crate) struct WriteQueue {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<ByteSeq>,
     /// Bytes of the first chunk already sent.
     head: usize,
     /// Bytes queued and not yet sent.
@@ -14,7 +15,7 @@ pub(crate) struct WriteQueue {
 
 impl WriteQueue {
     /// Queues `data` (empty buffers are not kept).
-    pub(crate) fn push(&mut self, data: Vec<u8>) {
+    pub(crate) fn push(&mut self, data: ByteSeq) {
         if !data.is_empty() {
             self.total += data.len();
             self.chunks.push_back(data);
@@ -70,9 +71,9 @@ mod tests {
     #[test]
     fn partial_sends_keep_the_rest_in_order() {
         let mut q = WriteQueue::default();
-        q.push(b"hello".to_vec());
-        q.push(Vec::new());
-        q.push(b" world".to_vec());
+        q.push(b"hello".into());
+        q.push(Vec::new().into());
+        q.push(b" world".into());
         assert_eq!(q.total(), 11);
         let mut iov = Vec::new();
         assert_eq!(q.iovecs(1, &mut iov), 5);
