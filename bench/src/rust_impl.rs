@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const MSG: usize = 64;
+static PING: [u8; MSG] = [b'p'; MSG];
 const CHUNK: usize = 64 * 1024;
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -102,7 +103,7 @@ impl TcpConnectionNotify for Pinger {
             return;
         }
         self.t0 = Instant::now();
-        conn.write(vec![b'p'; MSG]);
+        conn.write(ByteSeq::from_static(&PING));
     }
     fn received(&mut self, conn: &mut TcpConn, data: Vec<u8>, _times: usize) -> bool {
         self.got += data.len();
@@ -118,7 +119,7 @@ impl TcpConnectionNotify for Pinger {
                 return true;
             }
             self.t0 = Instant::now();
-            conn.write(vec![b'p'; MSG]);
+            conn.write(ByteSeq::from_static(&PING));
         }
         true
     }

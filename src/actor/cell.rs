@@ -5,7 +5,9 @@ use super::runtime::{RuntimeHandle, Shared, Task};
 use super::{Actor, BATCH};
 use crate::asio::event::ASIO_DISPOSABLE;
 use crate::ffi::types::Owner;
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,8 +22,13 @@ const NOTIFIED: u8 = 3;
 
 pub(crate) struct Cell<A: Actor> {
     owner: EventOwner,
-    state: Mutex<A>,
+    /// Touched only by `run`, and only one worker runs a cell at a time
+    /// (`sched`): no lock.
+    state: UnsafeCell<A>,
     mailbox: Mutex<VecDeque<Behaviour<A>>>,
+    /// The mailbox's length, written under its lock: a run with no mail
+    /// takes no lock.
+    mail: AtomicUsize,
     sched: AtomicU8,
     shared: Arc<Shared>,
     /// Events created with this actor as owner and not yet disposed: while
@@ -29,6 +36,13 @@ pub(crate) struct Cell<A: Actor> {
     live_events: AtomicUsize,
     keep_alive: Mutex<Option<Arc<Cell<A>>>>,
 }
+
+// SAFETY: `state` is reached only from `run`, which the scheduling state
+// machine makes exclusive: a cell is queued only on its IDLE -> SCHEDULED
+// transition or by the worker finishing its run, so no two workers run it
+// at once, and the queue hand-off (a mutex, or the same thread) orders one
+// run's accesses before the next's. Everything else is Sync already.
+unsafe impl<A: Actor> Sync for Cell<A> {}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -48,7 +62,11 @@ impl<A: Actor> Clone for ActorRef<A> {
 impl<A: Actor> ActorRef<A> {
     /// Queues a behaviour; it runs on a worker, after the ones sent before it.
     pub fn send(&self, behaviour: impl FnOnce(&mut A, &Context<A>) + Send + 'static) {
-        lock(&self.cell.mailbox).push_back(Box::new(behaviour));
+        {
+            let mut mailbox = lock(&self.cell.mailbox);
+            mailbox.push_back(Box::new(behaviour));
+            self.cell.mail.store(mailbox.len(), Ordering::Release);
+        }
         self.cell.schedule();
     }
 
@@ -114,8 +132,9 @@ impl<A: Actor> Cell<A> {
     pub(crate) fn spawn(shared: Arc<Shared>, state: A) -> ActorRef<A> {
         let cell = Arc::new(Cell {
             owner: EventOwner::new(std::ptr::null(), schedule_raw::<A>),
-            state: Mutex::new(state),
+            state: UnsafeCell::new(state),
             mailbox: Mutex::new(VecDeque::new()),
+            mail: AtomicUsize::new(0),
             sched: AtomicU8::new(IDLE),
             shared,
             live_events: AtomicUsize::new(0),
@@ -127,26 +146,41 @@ impl<A: Actor> Cell<A> {
 
     /// Makes the actor runnable (from any thread, and from a notification).
     fn schedule(self: &Arc<Self>) {
-        let mut current = self.sched.load(Ordering::Acquire);
-        loop {
-            let next = match current {
-                IDLE => SCHEDULED,
-                RUNNING => NOTIFIED,
-                _ => return,
-            };
-            match self.sched.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(seen) => current = seen,
-            }
-        }
-        if current == IDLE {
+        if self.mark_scheduled() {
             self.shared.became_active();
             self.shared.push(Arc::clone(self) as Arc<dyn Task>);
         }
     }
 
+    /// Notes that the actor has work; true if it was idle, i.e. if the
+    /// caller must queue it.
+    fn mark_scheduled(&self) -> bool {
+        let mut current = self.sched.load(Ordering::Acquire);
+        loop {
+            let next = match current {
+                IDLE => SCHEDULED,
+                RUNNING => NOTIFIED,
+                _ => return false,
+            };
+            match self.sched.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return current == IDLE,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
     fn has_work(&self) -> bool {
-        !lock(&self.mailbox).is_empty() || self.owner.has_pending()
+        self.mail.load(Ordering::Acquire) > 0 || self.owner.has_pending()
+    }
+
+    fn next_behaviour(&self) -> Option<Behaviour<A>> {
+        if self.mail.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut mailbox = lock(&self.mailbox);
+        let behaviour = mailbox.pop_front();
+        self.mail.store(mailbox.len(), Ordering::Release);
+        behaviour
     }
 }
 
@@ -156,21 +190,28 @@ impl<A: Actor> Cell<A> {
 /// `target` is the address of a live `Cell<A>` inside an `Arc`.
 unsafe fn schedule_raw<A: Actor>(target: *const ()) {
     let cell = target.cast::<Cell<A>>();
-    // SAFETY: the cell is alive (it keeps itself alive while it has events),
-    // so taking one more strong reference for the duration is sound.
-    let arc = unsafe {
-        Arc::increment_strong_count(cell);
-        Arc::from_raw(cell)
-    };
-    arc.schedule();
+    // SAFETY: the cell is alive (it keeps itself alive while it has events).
+    let live = unsafe { &*cell };
+    if live.mark_scheduled() {
+        // SAFETY: as above; the new strong reference goes to the queue.
+        let arc = unsafe {
+            Arc::increment_strong_count(cell);
+            Arc::from_raw(cell)
+        };
+        live.shared.became_active();
+        live.shared.push(arc as Arc<dyn Task>);
+    }
 }
 
 impl<A: Actor> Task for Cell<A> {
     fn run(self: Arc<Self>) {
         self.sched.store(RUNNING, Ordering::Release);
-        let ctx = Context { cell: Arc::clone(&self) };
+        // SAFETY: borrows `self`'s strong reference for this run without
+        // touching the count; ManuallyDrop keeps it from being released.
+        let ctx = ManuallyDrop::new(Context { cell: unsafe { Arc::from_raw(Arc::as_ptr(&self)) } });
         {
-            let mut state = lock(&self.state);
+            // SAFETY: this worker runs the cell exclusively (see `Sync`).
+            let state = unsafe { &mut *self.state.get() };
             let mut disposed = 0;
             self.owner.drain(|n| {
                 if n.flags == ASIO_DISPOSABLE {
@@ -182,11 +223,10 @@ impl<A: Actor> Task for Cell<A> {
                 ctx.event_disposed();
             }
             for _ in 0..BATCH {
-                let Some(behaviour) = lock(&self.mailbox).pop_front() else { break };
-                guarded(|| behaviour(&mut state, &ctx));
+                let Some(behaviour) = self.next_behaviour() else { break };
+                guarded(|| behaviour(state, &ctx));
             }
         }
-        drop(ctx);
         if self.has_work() {
             self.sched.store(SCHEDULED, Ordering::Release);
             self.shared.push_fair(Arc::clone(&self) as Arc<dyn Task>);

@@ -107,11 +107,12 @@ impl EventOwner {
             if ev.is_null() {
                 continue;
             }
-            let bits = slot.pending.swap(0, Ordering::AcqRel);
-            if bits == 0 {
+            if slot.pending.load(Ordering::Acquire) == 0 {
                 continue;
             }
-            let arg = slot.arg.swap(0, Ordering::AcqRel);
+            let bits = slot.pending.swap(0, Ordering::AcqRel);
+            // An arg recorded after this look comes with its flags next time.
+            let arg = if slot.arg.load(Ordering::Acquire) == 0 { 0 } else { slot.arg.swap(0, Ordering::AcqRel) };
             let flags = bits & !DISPOSED;
             if flags != 0 {
                 f(Taken { event: ev, flags, arg });
@@ -122,7 +123,7 @@ impl EventOwner {
                 f(Taken { event: ev, flags: ASIO_DISPOSABLE, arg: 0 });
             }
         }
-        if !self.spilled.swap(false, Ordering::AcqRel) {
+        if !self.spilled.load(Ordering::Acquire) || !self.spilled.swap(false, Ordering::AcqRel) {
             return;
         }
         let spilled = std::mem::take(&mut *self.overflow.lock().unwrap_or_else(|p| p.into_inner()));

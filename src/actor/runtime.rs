@@ -30,17 +30,30 @@ const SLEEP: Duration = Duration::from_millis(20);
 /// again (it polls itself if that one is still in the same run).
 const DEFER: Duration = Duration::from_millis(1);
 
+/// One worker's run counter: odd while it runs an actor. Written only by
+/// its worker (plain stores, no read-modify-write on the hot path), read by
+/// the others to tell whether it is busy and whether it made progress.
+#[repr(align(64))]
+struct Progress(AtomicUsize);
+
+impl Progress {
+    fn bump(&self) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+    }
+}
+
 pub(crate) struct Shared {
     injector: Mutex<VecDeque<Arc<dyn Task>>>,
+    /// The injector's length, written under its lock: a look at an empty
+    /// queue takes no lock.
+    injected: AtomicUsize,
     work_pushed: Condvar,
     sleepers: AtomicUsize,
     polling: AtomicBool,
     /// Actors scheduled or running.
     active: AtomicUsize,
-    /// Workers running an actor now.
-    running: AtomicUsize,
-    /// Actor runs started, by all workers (to tell a long run from many).
-    runs: AtomicUsize,
+    /// Per worker: running an actor now, and how many runs so far.
+    progress: Box<[Progress]>,
     idle_lock: Mutex<()>,
     idle_changed: Condvar,
     /// Threads in `run_until_idle`: only they need `idle_changed` (a
@@ -53,6 +66,21 @@ pub(crate) struct Shared {
 struct Local {
     shared: *const Shared,
     lifo: Option<Arc<dyn Task>>,
+}
+
+/// Whether a worker other than `me` runs an actor, and a number that
+/// changes whenever any of them starts or ends a run.
+fn others_progress(shared: &Shared, me: usize) -> (bool, usize) {
+    let mut busy = false;
+    let mut sum = 0usize;
+    for (i, p) in shared.progress.iter().enumerate() {
+        if i != me {
+            let v = p.0.load(Ordering::Acquire);
+            busy |= v % 2 == 1;
+            sum = sum.wrapping_add(v);
+        }
+    }
+    (busy, sum)
 }
 
 thread_local! {
@@ -85,6 +113,9 @@ impl Shared {
             let mut q = lock(&self.injector);
             let was_empty = q.is_empty();
             q.push_back(task);
+            // Sequentially consistent with the polling worker's `polling`
+            // store and its look at this length (see `worker`).
+            self.injected.store(q.len(), Ordering::SeqCst);
             was_empty
         };
         // One task queued by one of our workers: that worker takes it as
@@ -127,7 +158,17 @@ impl Shared {
 
     fn next_task(&self) -> Option<Arc<dyn Task>> {
         let local = LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|l| l.lifo.take()));
-        local.or_else(|| lock(&self.injector).pop_front())
+        local.or_else(|| self.pop_injected())
+    }
+
+    fn pop_injected(&self) -> Option<Arc<dyn Task>> {
+        if self.injected.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut q = lock(&self.injector);
+        let task = q.pop_front();
+        self.injected.store(q.len(), Ordering::SeqCst);
+        task
     }
 
     fn is_idle(&self) -> bool {
@@ -137,18 +178,18 @@ impl Shared {
     }
 }
 
-fn worker(shared: Arc<Shared>) {
+fn worker(shared: Arc<Shared>, me: usize) {
     LOCAL.with(|l| *l.borrow_mut() = Some(Local { shared: Arc::as_ptr(&shared), lifo: None }));
     let Ok(reactor) = reactor::get() else { return };
+    let progress = &shared.progress[me];
     let mut runs: u32 = 0;
-    // The run count seen when this worker last deferred to a busy one.
+    // The others' progress when this worker last deferred to a busy one.
     let mut deferred_at: Option<usize> = None;
-    while !shared.shutdown.load(Ordering::SeqCst) {
+    while !shared.shutdown.load(Ordering::Relaxed) {
         if let Some(task) = shared.next_task() {
-            shared.running.fetch_add(1, Ordering::SeqCst);
-            shared.runs.fetch_add(1, Ordering::Relaxed);
+            progress.bump();
             task.run();
-            shared.running.fetch_sub(1, Ordering::SeqCst);
+            progress.bump();
             runs = runs.wrapping_add(1);
             if runs % RUNS_PER_POLL == 0 {
                 let _ = reactor.try_turn(Some(Duration::ZERO));
@@ -161,16 +202,18 @@ fn worker(shared: Arc<Shared>) {
         // block in the poller now, every reply would hop between the two
         // threads. Unless that worker has been stuck in one run since we
         // last looked: then poll, so nothing waits on it.
-        let seen = shared.runs.load(Ordering::Relaxed);
-        if shared.running.load(Ordering::SeqCst) > 0 && deferred_at != Some(seen) {
+        let (busy, seen) = others_progress(&shared, me);
+        if busy && deferred_at != Some(seen) {
             deferred_at = Some(seen);
             sleep(&shared, DEFER);
             continue;
         }
         deferred_at = None;
-        // Idle: whoever parks, polls.
+        // Idle: whoever parks, polls. A task pushed before `polling` was
+        // set shows in `injected`; one pushed after sees `polling` and
+        // wakes the poller.
         shared.polling.store(true, Ordering::SeqCst);
-        let polled = if lock(&shared.injector).is_empty() && !shared.shutdown.load(Ordering::SeqCst) {
+        let polled = if shared.injected.load(Ordering::SeqCst) == 0 && !shared.shutdown.load(Ordering::SeqCst) {
             reactor.try_turn(None).is_some()
         } else {
             true
@@ -185,7 +228,9 @@ fn worker(shared: Arc<Shared>) {
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().take() {
             if let Some(task) = local.lifo {
-                lock(&shared.injector).push_front(task);
+                let mut q = lock(&shared.injector);
+                q.push_front(task);
+                shared.injected.store(q.len(), Ordering::SeqCst);
             }
         }
     });
@@ -252,14 +297,15 @@ impl Runtime {
     /// A runtime with `workers` worker threads (at least one).
     pub fn new(workers: usize) -> io::Result<Runtime> {
         reactor::get()?;
+        let workers = workers.max(1);
         let shared = Arc::new(Shared {
             injector: Mutex::new(VecDeque::new()),
+            injected: AtomicUsize::new(0),
             work_pushed: Condvar::new(),
             sleepers: AtomicUsize::new(0),
             polling: AtomicBool::new(false),
             active: AtomicUsize::new(0),
-            running: AtomicUsize::new(0),
-            runs: AtomicUsize::new(0),
+            progress: (0..workers).map(|_| Progress(AtomicUsize::new(0))).collect(),
             idle_lock: Mutex::new(()),
             idle_changed: Condvar::new(),
             idle_waiters: AtomicUsize::new(0),
@@ -267,9 +313,9 @@ impl Runtime {
         });
         thread::external_driver_started();
         let mut runtime = Runtime { shared, workers: Vec::new() };
-        for i in 0..workers.max(1) {
+        for i in 0..workers {
             let shared = Arc::clone(&runtime.shared);
-            let handle = std::thread::Builder::new().name(format!("ponynet-worker-{i}")).spawn(move || worker(shared))?;
+            let handle = std::thread::Builder::new().name(format!("ponynet-worker-{i}")).spawn(move || worker(shared, i))?;
             runtime.workers.push(handle);
         }
         Ok(runtime)

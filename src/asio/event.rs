@@ -232,7 +232,9 @@ impl Event {
 
     /// Marks writeable for a poller delivery; returns the previous value.
     pub(crate) fn mark_writeable(&self) -> bool {
-        self.writeable.swap(true, Ordering::AcqRel)
+        // Most reports find it set already (an idle socket is writeable):
+        // a load, no read-modify-write.
+        self.writeable.load(Ordering::Acquire) || self.writeable.swap(true, Ordering::AcqRel)
     }
 
     fn lock(&self) -> MutexGuard<'_, Subscription> {

@@ -14,6 +14,8 @@ use std::os::fd::RawFd;
 
 /// `received` calls in one read turn before the connection yields.
 const MAX_RECEIVED_CALLS: usize = 50;
+/// Buffers handed to one `pony_os_writev` at most (an array on the stack).
+const WRITEV_BATCH: usize = 64;
 
 /// How a client connection is made. `Default` gives Pony's defaults.
 #[derive(Clone, Debug)]
@@ -557,17 +559,17 @@ impl ConnActor {
     /// applies backpressure and waits for WRITE. Yields after
     /// `yield_after_writing` bytes. Releases backpressure once all is sent.
     fn pending_writes(&mut self) {
-        let max = abi::writev_max();
+        let mut iov = [std::mem::MaybeUninit::<libc::iovec>::uninit(); WRITEV_BATCH];
+        let max = abi::writev_max().min(WRITEV_BATCH);
         let mut sent = 0;
-        let mut iov = Vec::new();
         while self.conn.phase == Phase::Open && self.conn.writeable && !self.conn.writes.is_empty() {
             if sent >= self.conn.sizes.yield_after_writing {
                 self.write_again();
                 return;
             }
             let Some(ev) = self.conn.event else { return };
-            let batch = self.conn.writes.iovecs(max, &mut iov);
-            match abi::writev(ev, &iov) {
+            let (iovecs, batch) = self.conn.writes.iovecs(&mut iov[..max]);
+            match abi::writev(ev, iovecs) {
                 Ok(n) => {
                     self.conn.writes.consume(n);
                     sent += n;

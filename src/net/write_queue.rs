@@ -3,6 +3,7 @@
 
 use super::byteseq::ByteSeq;
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 
 #[derive(Default)]
 pub(crate) struct WriteQueue {
@@ -34,17 +35,21 @@ impl WriteQueue {
         *self = WriteQueue::default();
     }
 
-    /// Fills `iov` with the first `max` unsent buffers; returns their bytes.
-    /// The iovecs point into the queue: use them before the next change.
-    pub(crate) fn iovecs(&self, max: usize, iov: &mut Vec<libc::iovec>) -> usize {
-        iov.clear();
+    /// Fills `iov` with the first unsent buffers (as many as fit); returns
+    /// how many, and their bytes. The iovecs point into the queue: use them
+    /// before the next change.
+    pub(crate) fn iovecs<'a>(&self, iov: &'a mut [MaybeUninit<libc::iovec>]) -> (&'a [libc::iovec], usize) {
         let mut bytes = 0;
-        for (i, chunk) in self.chunks.iter().take(max).enumerate() {
+        let mut count = 0;
+        for (slot, (i, chunk)) in iov.iter_mut().zip(self.chunks.iter().enumerate()) {
             let part = if i == 0 { &chunk[self.head..] } else { &chunk[..] };
             bytes += part.len();
-            iov.push(libc::iovec { iov_base: part.as_ptr().cast_mut().cast(), iov_len: part.len() });
+            count += 1;
+            slot.write(libc::iovec { iov_base: part.as_ptr().cast_mut().cast(), iov_len: part.len() });
         }
-        bytes
+        // SAFETY: the loop initialised the first `count` slots.
+        let filled = unsafe { std::slice::from_raw_parts(iov.as_ptr().cast::<libc::iovec>(), count) };
+        (filled, bytes)
     }
 
     /// Drops the first `n` bytes (they were sent).
@@ -75,17 +80,18 @@ mod tests {
         q.push(Vec::new().into());
         q.push(b" world".into());
         assert_eq!(q.total(), 11);
-        let mut iov = Vec::new();
-        assert_eq!(q.iovecs(1, &mut iov), 5);
+        let mut iov = [MaybeUninit::uninit(); 8];
+        let (first, bytes) = q.iovecs(&mut iov[..1]);
+        assert_eq!((first.len(), bytes), (1, 5));
         q.consume(3);
-        assert_eq!(q.iovecs(8, &mut iov), 8);
-        assert_eq!(iov.len(), 2);
-        assert_eq!(iov[0].iov_len, 2);
+        let (two, bytes) = q.iovecs(&mut iov);
+        assert_eq!((two.len(), bytes), (2, 8));
+        assert_eq!(two[0].iov_len, 2);
         q.consume(4);
         assert_eq!(q.total(), 4);
-        assert_eq!(q.iovecs(8, &mut iov), 4);
+        assert_eq!(q.iovecs(&mut iov).1, 4);
         q.consume(4);
         assert!(q.is_empty());
-        assert_eq!(q.iovecs(8, &mut iov), 0);
+        assert_eq!(q.iovecs(&mut iov).0.len(), 0);
     }
 }

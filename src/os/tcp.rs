@@ -13,6 +13,7 @@ use socket2::{Socket, TcpKeepalive, Type};
 use std::ffi::{c_int, CStr};
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
+use std::sync::OnceLock;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
@@ -150,14 +151,15 @@ pub fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
-/// The most buffers one `writev` takes (sysconf(3) `_SC_IOV_MAX`).
+/// The most buffers one `writev` takes (sysconf(3) `_SC_IOV_MAX`, asked
+/// once: it is fixed for the process, and every writev checks against it).
 pub fn writev_max() -> c_int {
-    // SAFETY: sysconf has no memory effects.
-    let n = unsafe { libc::sysconf(libc::_SC_IOV_MAX) };
-    c_int::try_from(n)
-        .ok()
-        .filter(|&n| n > 0)
-        .unwrap_or(libc::UIO_MAXIOV)
+    static MAX: OnceLock<c_int> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        // SAFETY: sysconf has no memory effects.
+        let n = unsafe { libc::sysconf(libc::_SC_IOV_MAX) };
+        c_int::try_from(n).ok().filter(|&n| n > 0).unwrap_or(libc::UIO_MAXIOV)
+    })
 }
 
 /// `SO_KEEPALIVE`: off for `secs <= 0`; else on, idle `secs / 2` seconds
