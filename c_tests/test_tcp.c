@@ -732,6 +732,77 @@ TEST(accept_errors_set_errno) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+/* Holds the poller: a notification hook that waits until released, so
+ * that what happens meanwhile is all in its next report. */
+static int poller_held, poller_released;
+
+static void hold_poller(rec_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
+  (void)o;
+  (void)ev;
+  (void)arg;
+  if (flags == ASIO_DISPOSABLE) return;
+  __atomic_store_n(&poller_held, 1, __ATOMIC_RELEASE);
+  WAIT_UNTIL(__atomic_load_n(&poller_released, __ATOMIC_ACQUIRE), WAIT_MS);
+}
+
+/* A read that returns less than asked for emptied the socket: the owner may
+ * re-arm without reading on to would-block, and still hears of more data,
+ * and of an EOF that came in the same report as the data it read. */
+TEST(a_short_read_is_enough_to_rearm_and_loses_no_eof) {
+  int fds = harness_open_fds();
+  rec_owner_t* so = owner_new();
+  rec_owner_t* co = owner_new();
+  rec_owner_t* holder = owner_new();
+  holder->hook = hold_poller;
+  pony_asio_event_t* hev = pony_asio_event_create(&holder->base, -1, ASIO_TIMER, 3600000000000ull, false);
+  char port[16];
+  pony_asio_event_t* lev = listen4(so, port);
+  pony_asio_event_t* cev;
+  int sfd;
+  char buf[64];
+  if (make_pair(co, lev, port, &cev, &sfd)) {
+    /* More data after a short read. */
+    int reads = rec_count(co, cev, ASIO_READ);
+    CHECK(write(sfd, "abc", 3) == 3);
+    CHECK(WAIT_UNTIL(rec_count(co, cev, ASIO_READ) > reads, WAIT_MS));
+    CHECK_EQ_INT(pony_os_recv(cev, buf, sizeof buf), 3);
+    pony_asio_event_set_readable(cev, false);
+    pony_asio_event_resubscribe_read(cev);
+    reads = rec_count(co, cev, ASIO_READ);
+    CHECK(write(sfd, "de", 2) == 2);
+    CHECK(WAIT_UNTIL(rec_count(co, cev, ASIO_READ) > reads, WAIT_MS));
+    CHECK_EQ_INT(pony_os_recv(cev, buf, sizeof buf), 2);
+    pony_asio_event_set_readable(cev, false);
+    pony_asio_event_resubscribe_read(cev);
+
+    /* Data and the EOF behind it, both in one report of the poller. */
+    __atomic_store_n(&poller_released, 0, __ATOMIC_RELEASE);
+    pony_asio_event_send(hev, ASIO_READ, 0);
+    CHECK(WAIT_UNTIL(__atomic_load_n(&poller_held, __ATOMIC_ACQUIRE), WAIT_MS));
+    reads = rec_count(co, cev, ASIO_READ);
+    CHECK(write(sfd, "fg", 2) == 2);
+    pony_os_socket_shutdown(sfd);
+    __atomic_store_n(&poller_released, 1, __ATOMIC_RELEASE);
+    CHECK(WAIT_UNTIL(rec_count(co, cev, ASIO_READ) > reads, WAIT_MS));
+    CHECK_EQ_INT(pony_os_recv(cev, buf, sizeof buf), 2);
+    pony_asio_event_set_readable(cev, false);
+    pony_asio_event_resubscribe_read(cev);
+    /* The EOF is reported although its edge came with the data. */
+    reads = rec_count(co, cev, ASIO_READ);
+    CHECK(WAIT_UNTIL(rec_count(co, cev, ASIO_READ) > reads, WAIT_MS));
+    CHECK_EQ_INT(pony_os_recv(cev, buf, sizeof buf), 0);
+    CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_EOF);
+    close_event(co, cev);
+    pony_os_socket_close(sfd);
+  }
+  dispose(holder, hev);
+  close_event(so, lev);
+  owner_free(holder);
+  owner_free(co);
+  owner_free(so);
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
 TEST(keepalive_and_nodelay) {
   int fds = harness_open_fds();
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -920,6 +991,7 @@ int main(void) {
   RUN(connect_events_can_be_cancelled_before_they_report);
   RUN(writev_many_iovecs_under_backpressure);
   RUN(orderly_shutdown_is_eof_and_a_reset_is_econnreset);
+  RUN(a_short_read_is_enough_to_rearm_and_loses_no_eof);
   RUN(zero_length_recv_makes_no_call_and_does_not_fail);
   RUN(never_blocks_on_blocking_fds);
   RUN(accept_errors_set_errno);

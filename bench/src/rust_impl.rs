@@ -38,7 +38,10 @@ struct Server {
 
 impl TcpConnectionNotify for Server {
     fn accepted(&mut self, conn: &mut TcpConn) {
-        let _ = conn.set_nodelay(true);
+        // Latency workloads only (as the raw loop: connrate sets nothing).
+        if matches!(self.serve, Serve::Echo) {
+            let _ = conn.set_nodelay(true);
+        }
     }
     fn received(&mut self, conn: &mut TcpConn, data: Vec<u8>, _times: usize) -> bool {
         match &self.serve {

@@ -12,7 +12,7 @@ use crate::host::noisy;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +29,9 @@ const SLEEP: Duration = Duration::from_millis(20);
 /// How long an idle worker leaves the poller to a busy one before it looks
 /// again (it polls itself if that one is still in the same run).
 const DEFER: Duration = Duration::from_millis(1);
+/// How long tasks a worker queued may wait for it before a sleeping worker
+/// is woken to help: about what the wake-up costs on these machines.
+const SPREAD_AFTER: Duration = Duration::from_micros(50);
 
 /// One worker's run counter: odd while it runs an actor. Written only by
 /// its worker (plain stores, no read-modify-write on the hot path), read by
@@ -47,6 +50,10 @@ pub(crate) struct Shared {
     /// The injector's length, written under its lock: a look at an empty
     /// queue takes no lock.
     injected: AtomicUsize,
+    /// When the injector last went from empty to not (ns since `epoch`;
+    /// 0: empty, or a sleeper was woken for this backlog already).
+    backlog_since: AtomicU64,
+    epoch: Instant,
     work_pushed: Condvar,
     sleepers: AtomicUsize,
     polling: AtomicBool,
@@ -109,22 +116,40 @@ impl Shared {
 
     /// Queues a task behind the others (an actor that used its batch).
     pub(crate) fn push_fair(&self, task: Arc<dyn Task>) {
-        let was_empty = {
+        {
             let mut q = lock(&self.injector);
-            let was_empty = q.is_empty();
+            if q.is_empty() {
+                self.backlog_since.store(self.now_ns(), Ordering::Relaxed);
+            }
             q.push_back(task);
             // Sequentially consistent with the polling worker's `polling`
             // store and its look at this length (see `worker`).
             self.injected.store(q.len(), Ordering::SeqCst);
-            was_empty
-        };
-        // One task queued by one of our workers: that worker takes it as
-        // soon as it is done (or a deferring worker within `DEFER`), so a
-        // sleeper is not woken for it (a futex wake, and a thread hop for
-        // what is most often the next step of a sequential chain). A backlog
-        // wakes one.
-        let waiting_is_fine = was_empty && self.on_own_worker();
-        self.wake_one(waiting_is_fine);
+        }
+        // Queued by one of our workers: that worker takes it as soon as it
+        // is done, so no sleeper is woken for it — a futex wake, and a
+        // thread hop for what is most often the next step of a sequential
+        // chain. Only a backlog that outlives `SPREAD_AFTER` wakes one
+        // (`spread_if_stale`).
+        self.wake_one(self.on_own_worker());
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// Wakes a sleeping worker if queued tasks have waited `SPREAD_AFTER`
+    /// for the busy ones: from then on the work is worth a second core.
+    fn spread_if_stale(&self) {
+        if self.injected.load(Ordering::Relaxed) == 0 || self.sleepers.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let since = self.backlog_since.load(Ordering::Relaxed);
+        if since != 0 && self.now_ns().saturating_sub(since) >= SPREAD_AFTER.as_nanos() as u64 {
+            // Once per backlog: the woken worker drains it.
+            self.backlog_since.store(0, Ordering::Relaxed);
+            self.wake_one(false);
+        }
     }
 
     fn on_own_worker(&self) -> bool {
@@ -168,6 +193,9 @@ impl Shared {
         let mut q = lock(&self.injector);
         let task = q.pop_front();
         self.injected.store(q.len(), Ordering::SeqCst);
+        if q.is_empty() {
+            self.backlog_since.store(0, Ordering::Relaxed);
+        }
         task
     }
 
@@ -190,6 +218,7 @@ fn worker(shared: Arc<Shared>, me: usize) {
             progress.bump();
             task.run();
             progress.bump();
+            shared.spread_if_stale();
             runs = runs.wrapping_add(1);
             if runs % RUNS_PER_POLL == 0 {
                 let _ = reactor.try_turn(Some(Duration::ZERO));
@@ -301,6 +330,8 @@ impl Runtime {
         let shared = Arc::new(Shared {
             injector: Mutex::new(VecDeque::new()),
             injected: AtomicUsize::new(0),
+            backlog_since: AtomicU64::new(0),
+            epoch: Instant::now(),
             work_pushed: Condvar::new(),
             sleepers: AtomicUsize::new(0),
             polling: AtomicBool::new(false),

@@ -396,7 +396,7 @@ impl ConnActor {
             self.conn.attempts.remove(i);
             let fd = ev.fd();
             if flags & ASIO_ERROR == 0 && self.conn.phase == Phase::Connecting && abi::connected(fd) {
-                self.adopt(ev, fd);
+                self.adopt(ev, fd, flags & ASIO_READ != 0);
             } else {
                 ev.unsubscribe();
                 abi::socket_close(fd);
@@ -408,14 +408,17 @@ impl ConnActor {
         // Otherwise: an attempt cancelled earlier; its fd is closed already.
     }
 
-    /// The first attempt that connected becomes the connection.
-    fn adopt(&mut self, ev: AsioEvent, fd: RawFd) {
+    /// The first attempt that connected becomes the connection. It reads
+    /// at once only if the notification said READ: data that arrives later
+    /// is a new edge, reported as READ (a read now would only find
+    /// would-block — a syscall per connection).
+    fn adopt(&mut self, ev: AsioEvent, fd: RawFd, readable: bool) {
         self.cancel_attempts();
         self.conn.event = Some(ev);
         self.conn.fd = fd;
         self.conn.phase = Phase::Open;
         self.conn.writeable = true;
-        self.conn.readable = true;
+        self.conn.readable = readable;
         self.notify.connected(&mut self.conn);
         self.run_ops();
         self.pending_reads();
@@ -450,6 +453,8 @@ impl ConnActor {
     fn read_loop(&mut self) {
         let mut sum = 0;
         let mut calls = 0;
+        // The last read returned less than asked for: the socket is empty.
+        let mut emptied = false;
         while self.conn.phase == Phase::Open && !self.conn.muted {
             // Deliver what is already here.
             while let Some(data) = self.next_piece() {
@@ -469,11 +474,18 @@ impl ConnActor {
             if !self.conn.readable || self.conn.shutdown_peer {
                 return;
             }
+            let Some(ev) = self.conn.event else { return };
+            if emptied {
+                // As a would-block would say, one read sooner: the library
+                // re-arms without a system call unless an EOF or error may
+                // wait behind the data (then it asks the kernel again).
+                self.wait_readable(ev);
+                return;
+            }
             if sum >= self.conn.sizes.yield_after_reading {
                 self.read_again();
                 return;
             }
-            let Some(ev) = self.conn.event else { return };
             let want = self.conn.sizes.read_buffer_size.max(self.conn.expect);
             let buf = &mut self.conn.read_buf;
             if buf.capacity() == 0 {
@@ -487,14 +499,10 @@ impl ConnActor {
                     // SAFETY: pony_os_recv initialised the first `n` spare bytes.
                     unsafe { buf.set_len(buf.len() + n) };
                     sum += n;
+                    emptied = n < room;
                 }
                 Ok(Recv::WouldBlock) => {
-                    // Nothing more for now: re-arm, and hear when there is.
-                    // An idle connection keeps no (or only a small) buffer.
-                    read_buffer::release(&mut self.conn.read_buf);
-                    self.conn.readable = false;
-                    ev.set_readable(false);
-                    ev.resubscribe();
+                    self.wait_readable(ev);
                     return;
                 }
                 Ok(Recv::Eof) => {
@@ -512,6 +520,15 @@ impl ConnActor {
                 }
             }
         }
+    }
+
+    /// Nothing more to read for now: re-arm, and hear when there is. An
+    /// idle connection keeps no (or only a small) buffer.
+    fn wait_readable(&mut self, ev: AsioEvent) {
+        read_buffer::release(&mut self.conn.read_buf);
+        self.conn.readable = false;
+        ev.set_readable(false);
+        ev.resubscribe();
     }
 
     /// The next piece `received` gets, cut from the read buffer: `expect`
@@ -636,9 +653,14 @@ impl ConnActor {
     }
 
     /// Once closed and all is sent: shut our side down; once the peer's
-    /// side is down too, close the socket.
+    /// side is down too, close the socket. When the peer's side is down
+    /// already, the close alone sends our FIN: no separate shutdown(2).
     fn try_shutdown(&mut self) {
         if self.conn.phase != Phase::Open || !self.conn.closed {
+            return;
+        }
+        if self.conn.shutdown_peer && self.conn.writes.is_empty() {
+            self.hard_close();
             return;
         }
         if !self.conn.shutdown && self.conn.writes.is_empty() {
