@@ -32,6 +32,8 @@ const DEFER: Duration = Duration::from_millis(1);
 /// How long tasks a worker queued may wait for it before a sleeping worker
 /// is woken to help: about what the wake-up costs on these machines.
 const SPREAD_AFTER: Duration = Duration::from_micros(50);
+/// Tasks a worker takes from the injector in one lock, at most.
+const TAKE_MAX: usize = 8;
 
 /// One worker's run counter: odd while it runs an actor. Written only by
 /// its worker (plain stores, no read-modify-write on the hot path), read by
@@ -73,6 +75,18 @@ pub(crate) struct Shared {
 struct Local {
     shared: *const Shared,
     lifo: Option<Arc<dyn Task>>,
+    /// Tasks the LIFO slot displaced since the last flush (a poller turn
+    /// that makes a thousand actors runnable queues them in one lock).
+    displaced: Vec<Arc<dyn Task>>,
+    /// Tasks taken from the injector in one lock, run before it is looked
+    /// at again.
+    taken: VecDeque<Arc<dyn Task>>,
+}
+
+impl Local {
+    fn new(shared: &Arc<Shared>) -> Local {
+        Local { shared: Arc::as_ptr(shared), lifo: None, displaced: Vec::new(), taken: VecDeque::new() }
+    }
 }
 
 /// Whether a worker other than `me` runs an actor, and a number that
@@ -101,16 +115,40 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     /// Queues a task made runnable now: on one of our workers it goes to the
     /// LIFO slot and runs next on this thread (no thread hop); the task it
-    /// displaces goes to the injector.
+    /// displaces goes to the injector when the worker flushes (after the
+    /// run or poller turn that made it runnable).
     pub(crate) fn push(&self, task: Arc<dyn Task>) {
-        let displaced = LOCAL.with(|l| match l.borrow_mut().as_mut() {
-            Some(local) if std::ptr::eq(local.shared, self) => Ok(local.lifo.replace(task)),
-            _ => Err(task),
+        let foreign = LOCAL.with(|l| match l.borrow_mut().as_mut() {
+            Some(local) if std::ptr::eq(local.shared, self) => {
+                if let Some(old) = local.lifo.replace(task) {
+                    local.displaced.push(old);
+                }
+                None
+            }
+            _ => Some(task),
         });
-        match displaced {
-            Ok(None) => {}
-            Ok(Some(old)) => self.push_fair(old),
-            Err(task) => self.push_fair(task),
+        if let Some(task) = foreign {
+            self.push_fair(task);
+        }
+    }
+
+    /// Moves this worker's displaced tasks to the injector, in one lock.
+    fn flush_displaced(&self) {
+        let flushed = LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            let Some(local) = l.as_mut().filter(|local| !local.displaced.is_empty()) else { return false };
+            let mut q = lock(&self.injector);
+            if q.is_empty() {
+                self.backlog_since.store(self.now_ns(), Ordering::Relaxed);
+            }
+            q.extend(local.displaced.drain(..));
+            self.injected.store(q.len(), Ordering::SeqCst);
+            true
+        });
+        if flushed {
+            // As `push_fair` from one of our workers: no sleeper is woken
+            // for it until it goes stale.
+            self.wake_one(true);
         }
     }
 
@@ -181,22 +219,29 @@ impl Shared {
         }
     }
 
+    /// The LIFO slot, else a task taken earlier, else the injector's
+    /// front: up to `TAKE_MAX` at once, half of what is queued at most (the
+    /// rest is left to the other workers).
     fn next_task(&self) -> Option<Arc<dyn Task>> {
-        let local = LOCAL.with(|l| l.borrow_mut().as_mut().and_then(|l| l.lifo.take()));
-        local.or_else(|| self.pop_injected())
-    }
-
-    fn pop_injected(&self) -> Option<Arc<dyn Task>> {
-        if self.injected.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let mut q = lock(&self.injector);
-        let task = q.pop_front();
-        self.injected.store(q.len(), Ordering::SeqCst);
-        if q.is_empty() {
-            self.backlog_since.store(0, Ordering::Relaxed);
-        }
-        task
+        LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            let local = l.as_mut()?;
+            if let Some(task) = local.lifo.take().or_else(|| local.taken.pop_front()) {
+                return Some(task);
+            }
+            if self.injected.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            let mut q = lock(&self.injector);
+            let first = q.pop_front();
+            let more = (q.len() / 2).min(TAKE_MAX - 1);
+            local.taken.extend(q.drain(..more));
+            self.injected.store(q.len(), Ordering::SeqCst);
+            if q.is_empty() {
+                self.backlog_since.store(0, Ordering::Relaxed);
+            }
+            first
+        })
     }
 
     fn is_idle(&self) -> bool {
@@ -207,7 +252,7 @@ impl Shared {
 }
 
 fn worker(shared: Arc<Shared>, me: usize) {
-    LOCAL.with(|l| *l.borrow_mut() = Some(Local { shared: Arc::as_ptr(&shared), lifo: None }));
+    LOCAL.with(|l| *l.borrow_mut() = Some(Local::new(&shared)));
     let Ok(reactor) = reactor::get() else { return };
     let progress = &shared.progress[me];
     let mut runs: u32 = 0;
@@ -218,10 +263,12 @@ fn worker(shared: Arc<Shared>, me: usize) {
             progress.bump();
             task.run();
             progress.bump();
+            shared.flush_displaced();
             shared.spread_if_stale();
             runs = runs.wrapping_add(1);
             if runs % RUNS_PER_POLL == 0 {
                 let _ = reactor.try_turn(Some(Duration::ZERO));
+                shared.flush_displaced();
             }
             continue;
         }
@@ -248,6 +295,7 @@ fn worker(shared: Arc<Shared>, me: usize) {
             true
         };
         shared.polling.store(false, Ordering::SeqCst);
+        shared.flush_displaced();
         if polled {
             continue;
         }
@@ -256,11 +304,9 @@ fn worker(shared: Arc<Shared>, me: usize) {
     }
     LOCAL.with(|l| {
         if let Some(local) = l.borrow_mut().take() {
-            if let Some(task) = local.lifo {
-                let mut q = lock(&shared.injector);
-                q.push_front(task);
-                shared.injected.store(q.len(), Ordering::SeqCst);
-            }
+            let mut q = lock(&shared.injector);
+            q.extend(local.lifo.into_iter().chain(local.displaced).chain(local.taken));
+            shared.injected.store(q.len(), Ordering::SeqCst);
         }
     });
 }

@@ -103,7 +103,7 @@ unsafe fn connect(
         socktype: libc::SOCK_STREAM,
         passive: false,
     };
-    let list = match resolve::lookup(&query) {
+    let list = match resolve::lookup_socket(&query) {
         Ok(list) => list,
         Err(e) => {
             record(&e);

@@ -154,6 +154,64 @@ fn invalid() -> io::Error {
     io::Error::from_raw_os_error(libc::EINVAL)
 }
 
+/// The addresses to try for a socket: one, from a numeric host and port
+/// (no getaddrinfo(3): it costs microseconds per connection), or a
+/// getaddrinfo list.
+#[derive(Debug)]
+pub enum Addresses {
+    /// A numeric host and port.
+    Literal(Resolved),
+    /// What getaddrinfo(3) returned.
+    List(AddrInfoList),
+}
+
+impl Addresses {
+    /// The addresses, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Resolved> + '_ {
+        let (literal, list) = match self {
+            Addresses::Literal(r) => (Some(r.clone()), None),
+            Addresses::List(l) => (None, Some(l.iter())),
+        };
+        literal.into_iter().chain(list.into_iter().flatten())
+    }
+}
+
+/// Resolves a host and service for a socket: a numeric host (an IP
+/// literal std parses; anything else, e.g. a scoped IPv6 literal or
+/// `127.1`, goes to getaddrinfo) with a decimal port, in the queried
+/// family, for a stream or datagram socket, is the one address it names —
+/// what getaddrinfo would return for it.
+pub fn lookup_socket(q: &Query<'_>) -> io::Result<Addresses> {
+    if let Some(literal) = literal(q) {
+        return Ok(Addresses::Literal(literal));
+    }
+    lookup(q).map(Addresses::List)
+}
+
+fn literal(q: &Query<'_>) -> Option<Resolved> {
+    let protocol = match q.socktype {
+        libc::SOCK_STREAM => libc::IPPROTO_TCP,
+        libc::SOCK_DGRAM => libc::IPPROTO_UDP,
+        _ => return None,
+    };
+    let ip: std::net::IpAddr = q.host?.to_str().ok()?.parse().ok()?;
+    let service = q.service?.to_bytes();
+    if service.is_empty() || service.len() > 5 || !service.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let port: u16 = std::str::from_utf8(service).ok()?.parse().ok()?;
+    let family_ok = match q.family {
+        Family::Any => true,
+        Family::V4 => ip.is_ipv4(),
+        Family::V6 => ip.is_ipv6(),
+    };
+    family_ok.then(|| Resolved {
+        addr: SockAddr::from(std::net::SocketAddr::new(ip, port)),
+        socktype: q.socktype,
+        protocol,
+    })
+}
+
 /// getaddrinfo(3). An empty host or service counts as none. At least one
 /// of host and service must be given.
 pub fn lookup(q: &Query<'_>) -> io::Result<AddrInfoList> {
@@ -244,6 +302,37 @@ pub fn name_info(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_numeric_host_and_port_resolve_as_getaddrinfo_would() {
+        for (host, family) in [("127.0.0.1", Family::Any), ("127.0.0.1", Family::V4), ("::1", Family::V6), ("::ffff:10.0.0.1", Family::Any)] {
+            for socktype in [libc::SOCK_STREAM, libc::SOCK_DGRAM] {
+                let h = std::ffi::CString::new(host).unwrap();
+                let q = Query { host: Some(&h), service: Some(c"8080"), family, socktype, passive: false };
+                let Ok(Addresses::Literal(fast)) = lookup_socket(&q) else { panic!("{host}: not taken as a literal") };
+                let slow: Vec<Resolved> = lookup(&q).expect("getaddrinfo").iter().collect();
+                assert_eq!(slow.len(), 1, "{host}");
+                assert_eq!(fast.addr.as_socket(), slow[0].addr.as_socket(), "{host}");
+                assert_eq!((fast.socktype, fast.protocol), (slow[0].socktype, slow[0].protocol), "{host}");
+            }
+        }
+    }
+
+    #[test]
+    fn anything_else_goes_to_getaddrinfo() {
+        let cases: [(&CStr, &CStr, Family); 6] = [
+            (c"localhost", c"80", Family::Any),
+            (c"127.1", c"80", Family::Any),
+            (c"127.0.0.1", c"http", Family::Any),
+            (c"127.0.0.1", c"65536", Family::Any),
+            (c"::1", c"80", Family::V4),
+            (c"127.0.0.1", c"80", Family::V6),
+        ];
+        for (host, service, family) in cases {
+            let q = Query { host: Some(host), service: Some(service), family, socktype: libc::SOCK_STREAM, passive: false };
+            assert!(!matches!(lookup_socket(&q), Ok(Addresses::Literal(_))), "{host:?} {service:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

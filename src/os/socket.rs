@@ -51,7 +51,7 @@ pub fn bind_first(
         socktype: c_int::from(ty),
         passive: true,
     };
-    let list = resolve::lookup(&query)?;
+    let list = resolve::lookup_socket(&query)?;
     let mut last = io::Error::from_raw_os_error(libc::EADDRNOTAVAIL);
     for candidate in list.iter() {
         match bind_one(&candidate, ty, listen) {
