@@ -33,20 +33,26 @@ async fn echo(mut s: TcpStream) {
     }
 }
 
+/// The client is a task on the runtime, as a Rust user writes it: a
+/// future left in `block_on` runs on the main thread, not a worker, and
+/// every message would hop threads.
 async fn pingpong(rounds: usize) -> String {
     let (mut c, s) = pair().await;
     tokio::spawn(echo(s));
-    let msg = [b'p'; MSG];
-    let mut buf = [0u8; MSG];
-    let mut samples = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let t0 = Instant::now();
-        c.write_all(&msg).await.expect("write");
-        c.read_exact(&mut buf).await.expect("read");
-        assert_eq!(buf, msg, "echo content");
-        samples.push(t0.elapsed().as_nanos() as u64);
-    }
-    latency_line("tokio", samples)
+    let client = tokio::spawn(async move {
+        let msg = [b'p'; MSG];
+        let mut buf = [0u8; MSG];
+        let mut samples = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let t0 = Instant::now();
+            c.write_all(&msg).await.expect("write");
+            c.read_exact(&mut buf).await.expect("read");
+            assert_eq!(buf, msg, "echo content");
+            samples.push(t0.elapsed().as_nanos() as u64);
+        }
+        samples
+    });
+    latency_line("tokio", client.await.expect("client"))
 }
 
 async fn bulk(bytes: u64) -> String {
@@ -61,15 +67,19 @@ async fn bulk(bytes: u64) -> String {
             }
         }
     });
-    let chunk = vec![b'b'; CHUNK];
     let t0 = Instant::now();
-    let mut sent = 0u64;
-    while sent < bytes {
-        let n = (bytes - sent).min(CHUNK as u64) as usize;
-        c.write_all(&chunk[..n]).await.expect("write");
-        sent += n as u64;
-    }
-    c.shutdown().await.expect("shutdown");
+    // The writer is a task too (see `pingpong`).
+    let writer = tokio::spawn(async move {
+        let chunk = vec![b'b'; CHUNK];
+        let mut sent = 0u64;
+        while sent < bytes {
+            let n = (bytes - sent).min(CHUNK as u64) as usize;
+            c.write_all(&chunk[..n]).await.expect("write");
+            sent += n as u64;
+        }
+        c.shutdown().await.expect("shutdown");
+    });
+    writer.await.expect("writer");
     let received = sink.await.expect("sink");
     let secs = t0.elapsed().as_secs_f64();
     assert_eq!(received, bytes, "bulk byte count");
