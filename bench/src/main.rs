@@ -128,8 +128,10 @@ fn main() {
     let mut failures = 0;
     for w in WORKLOADS {
         let (n, arg) = if quick { w.quick } else { w.full };
-        for &implementation in w.impls {
-            for _ in 0..reps {
+        // Round-robin over the implementations, so that a slow phase of the
+        // machine (these are shared virtual machines) weighs on all alike.
+        for rep in 0..reps {
+            for &implementation in w.impls {
                 match measure(implementation, w, n, arg) {
                     Some(s) => {
                         let entry = results.entry((w.row.to_string(), implementation.to_string())).or_default();
@@ -140,7 +142,7 @@ fn main() {
                     None => failures += 1,
                 }
             }
-            eprintln!("  done: {} / {implementation}", w.row);
+            eprintln!("  done: {} round {}/{reps}", w.row, rep + 1);
         }
     }
 
