@@ -9,7 +9,7 @@ use super::cell::{ActorRef, Cell, Context};
 use super::Actor;
 use crate::asio::{reactor, thread};
 use crate::host::noisy;
-use std::cell::RefCell;
+use std::cell::Cell as ThreadCell;
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -105,7 +105,21 @@ fn others_progress(shared: &Shared, me: usize) -> (bool, usize) {
 }
 
 thread_local! {
-    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    /// The worker state of this thread, if it is a worker (null otherwise).
+    /// A plain pointer: a thread-local without a destructor is one load.
+    static LOCAL: ThreadCell<*mut Local> = const { ThreadCell::new(std::ptr::null_mut()) };
+}
+
+/// Runs `f` on this thread's worker state if this thread is a worker of
+/// `shared`.
+fn with_local<R>(shared: &Shared, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    let local = LOCAL.with(ThreadCell::get);
+    // SAFETY: the pointer is set by `worker` to its own boxed state and
+    // cleared before that box is dropped, so it is live; and it is only
+    // ever dereferenced here, for the length of `f`, which never reaches
+    // back into the executor — no two references to it exist at once.
+    let local = unsafe { local.as_mut() }?;
+    std::ptr::eq(local.shared, shared).then(|| f(local))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,25 +132,23 @@ impl Shared {
     /// displaces goes to the injector when the worker flushes (after the
     /// run or poller turn that made it runnable).
     pub(crate) fn push(&self, task: Arc<dyn Task>) {
-        let foreign = LOCAL.with(|l| match l.borrow_mut().as_mut() {
-            Some(local) if std::ptr::eq(local.shared, self) => {
-                if let Some(old) = local.lifo.replace(task) {
-                    local.displaced.push(old);
-                }
-                None
+        let mut task = Some(task);
+        with_local(self, |local| {
+            if let Some(old) = local.lifo.replace(task.take().expect("task")) {
+                local.displaced.push(old);
             }
-            _ => Some(task),
         });
-        if let Some(task) = foreign {
+        if let Some(task) = task {
             self.push_fair(task);
         }
     }
 
     /// Moves this worker's displaced tasks to the injector, in one lock.
     fn flush_displaced(&self) {
-        let flushed = LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            let Some(local) = l.as_mut().filter(|local| !local.displaced.is_empty()) else { return false };
+        let flushed = with_local(self, |local| {
+            if local.displaced.is_empty() {
+                return false;
+            }
             let mut q = lock(&self.injector);
             if q.is_empty() {
                 self.backlog_since.store(self.now_ns(), Ordering::Relaxed);
@@ -145,7 +157,7 @@ impl Shared {
             self.injected.store(q.len(), Ordering::SeqCst);
             true
         });
-        if flushed {
+        if flushed == Some(true) {
             // As `push_fair` from one of our workers: no sleeper is woken
             // for it until it goes stale.
             self.wake_one(true);
@@ -191,7 +203,7 @@ impl Shared {
     }
 
     fn on_own_worker(&self) -> bool {
-        LOCAL.with(|l| l.borrow().as_ref().is_some_and(|local| std::ptr::eq(local.shared, self)))
+        with_local(self, |_| ()).is_some()
     }
 
     /// Wakes a sleeping worker (unless `lazy`), else the polling one.
@@ -223,9 +235,7 @@ impl Shared {
     /// front: up to `TAKE_MAX` at once, half of what is queued at most (the
     /// rest is left to the other workers).
     fn next_task(&self) -> Option<Arc<dyn Task>> {
-        LOCAL.with(|l| {
-            let mut l = l.borrow_mut();
-            let local = l.as_mut()?;
+        with_local(self, |local| {
             if let Some(task) = local.lifo.take().or_else(|| local.taken.pop_front()) {
                 return Some(task);
             }
@@ -242,6 +252,7 @@ impl Shared {
             }
             first
         })
+        .flatten()
     }
 
     fn is_idle(&self) -> bool {
@@ -252,7 +263,8 @@ impl Shared {
 }
 
 fn worker(shared: Arc<Shared>, me: usize) {
-    LOCAL.with(|l| *l.borrow_mut() = Some(Local::new(&shared)));
+    let mut local = Box::new(Local::new(&shared));
+    LOCAL.with(|l| l.set(&mut *local));
     let Ok(reactor) = reactor::get() else { return };
     let progress = &shared.progress[me];
     let mut runs: u32 = 0;
@@ -302,13 +314,11 @@ fn worker(shared: Arc<Shared>, me: usize) {
         // Another thread polls: sleep until work is pushed.
         sleep(&shared, SLEEP);
     }
-    LOCAL.with(|l| {
-        if let Some(local) = l.borrow_mut().take() {
-            let mut q = lock(&shared.injector);
-            q.extend(local.lifo.into_iter().chain(local.displaced).chain(local.taken));
-            shared.injected.store(q.len(), Ordering::SeqCst);
-        }
-    });
+    LOCAL.with(|l| l.set(std::ptr::null_mut()));
+    let local = *local;
+    let mut q = lock(&shared.injector);
+    q.extend(local.lifo.into_iter().chain(local.displaced).chain(local.taken));
+    shared.injected.store(q.len(), Ordering::SeqCst);
 }
 
 /// Something that starts actors on a runtime: the [`Runtime`], a

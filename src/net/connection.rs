@@ -566,10 +566,26 @@ impl ConnActor {
     // ---- writing --------------------------------------------------------
 
     fn write_final(&mut self, data: ByteSeq) {
-        if self.accepts_writes() && !data.is_empty() {
-            self.conn.writes.push(data);
-            self.pending_writes();
+        if !self.accepts_writes() || data.is_empty() {
+            return;
         }
+        if let (true, true, Some(ev)) = (self.conn.writes.is_empty(), self.conn.writeable, self.conn.event) {
+            // Nothing queued: straight to the OS, queued only if it does
+            // not take it all (the common small write skips the queue).
+            let iov = [libc::iovec { iov_base: data.as_ptr().cast_mut().cast(), iov_len: data.len() }];
+            match abi::writev(ev, &iov) {
+                Ok(n) if n == data.len() => self.release_backpressure(),
+                Ok(n) => {
+                    self.conn.writes.push(data);
+                    self.conn.writes.consume(n);
+                    self.apply_backpressure(ev);
+                }
+                Err(_) => self.hard_close(),
+            }
+            return;
+        }
+        self.conn.writes.push(data);
+        self.pending_writes();
     }
 
     /// Hands queued data to the OS while it takes it; on a short write,
