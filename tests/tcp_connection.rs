@@ -670,10 +670,10 @@ struct Transforming {
 }
 
 impl TcpConnectionNotify for Transforming {
-    fn proxy_via(&mut self, host: &str, service: &str) -> (String, String) {
+    fn proxy_via(&mut self, host: &str, service: &str) -> Option<(String, String)> {
         self.log.push(format!("proxy_via {host} {service}"));
         // The "proxy" is the real server: `service` carries its port.
-        ("127.0.0.1".to_owned(), service.trim_start_matches("proxied-").to_owned())
+        Some(("127.0.0.1".to_owned(), service.trim_start_matches("proxied-").to_owned()))
     }
     fn connected(&mut self, conn: &mut TcpConn) {
         conn.write("abc");

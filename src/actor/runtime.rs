@@ -12,7 +12,7 @@ use crate::host::noisy;
 use std::cell::Cell as ThreadCell;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,9 +29,10 @@ const SLEEP: Duration = Duration::from_millis(20);
 /// How long an idle worker leaves the poller to a busy one before it looks
 /// again (it polls itself if that one is still in the same run).
 const DEFER: Duration = Duration::from_millis(1);
-/// How long tasks a worker queued may wait for it before a sleeping worker
-/// is woken to help: about what the wake-up costs on these machines.
-const SPREAD_AFTER: Duration = Duration::from_micros(50);
+/// How many actor runs queued tasks may wait for before a sleeping worker
+/// is woken to help (tens of microseconds: about what the wake-up costs on
+/// these machines). Counted in runs, not time: no clock read per push.
+const SPREAD_AFTER_RUNS: usize = 16;
 /// Tasks a worker takes from the injector in one lock, at most.
 const TAKE_MAX: usize = 8;
 
@@ -52,10 +53,9 @@ pub(crate) struct Shared {
     /// The injector's length, written under its lock: a look at an empty
     /// queue takes no lock.
     injected: AtomicUsize,
-    /// When the injector last went from empty to not (ns since `epoch`;
-    /// 0: empty, or a sleeper was woken for this backlog already).
-    backlog_since: AtomicU64,
-    epoch: Instant,
+    /// `runs()` + 1 when the injector last went from empty to not (0:
+    /// empty, or a sleeper was woken for this backlog already).
+    backlog_since: AtomicUsize,
     work_pushed: Condvar,
     sleepers: AtomicUsize,
     polling: AtomicBool,
@@ -151,7 +151,7 @@ impl Shared {
             }
             let mut q = lock(&self.injector);
             if q.is_empty() {
-                self.backlog_since.store(self.now_ns(), Ordering::Relaxed);
+                self.backlog_since.store(self.runs() + 1, Ordering::Relaxed);
             }
             q.extend(local.displaced.drain(..));
             self.injected.store(q.len(), Ordering::SeqCst);
@@ -169,7 +169,7 @@ impl Shared {
         {
             let mut q = lock(&self.injector);
             if q.is_empty() {
-                self.backlog_since.store(self.now_ns(), Ordering::Relaxed);
+                self.backlog_since.store(self.runs() + 1, Ordering::Relaxed);
             }
             q.push_back(task);
             // Sequentially consistent with the polling worker's `polling`
@@ -179,23 +179,24 @@ impl Shared {
         // Queued by one of our workers: that worker takes it as soon as it
         // is done, so no sleeper is woken for it — a futex wake, and a
         // thread hop for what is most often the next step of a sequential
-        // chain. Only a backlog that outlives `SPREAD_AFTER` wakes one
+        // chain. Only a backlog that outlives `SPREAD_AFTER_RUNS` wakes one
         // (`spread_if_stale`).
         self.wake_one(self.on_own_worker());
     }
 
-    fn now_ns(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1)
+    /// Actor runs started so far, by all workers.
+    fn runs(&self) -> usize {
+        self.progress.iter().map(|p| p.0.load(Ordering::Relaxed).div_ceil(2)).fold(0, usize::wrapping_add)
     }
 
-    /// Wakes a sleeping worker if queued tasks have waited `SPREAD_AFTER`
+    /// Wakes a sleeping worker if queued tasks have waited `SPREAD_AFTER_RUNS`
     /// for the busy ones: from then on the work is worth a second core.
     fn spread_if_stale(&self) {
         if self.injected.load(Ordering::Relaxed) == 0 || self.sleepers.load(Ordering::Relaxed) == 0 {
             return;
         }
         let since = self.backlog_since.load(Ordering::Relaxed);
-        if since != 0 && self.now_ns().saturating_sub(since) >= SPREAD_AFTER.as_nanos() as u64 {
+        if since != 0 && self.runs().wrapping_sub(since - 1) >= SPREAD_AFTER_RUNS {
             // Once per backlog: the woken worker drains it.
             self.backlog_since.store(0, Ordering::Relaxed);
             self.wake_one(false);
@@ -386,8 +387,7 @@ impl Runtime {
         let shared = Arc::new(Shared {
             injector: Mutex::new(VecDeque::new()),
             injected: AtomicUsize::new(0),
-            backlog_since: AtomicU64::new(0),
-            epoch: Instant::now(),
+            backlog_since: AtomicUsize::new(0),
             work_pushed: Condvar::new(),
             sleepers: AtomicUsize::new(0),
             polling: AtomicBool::new(false),

@@ -193,12 +193,52 @@ pub(crate) fn sockopt_option(n: c_int) -> c_int {
 }
 
 /// A Rust string as a C string; `None` if it holds a NUL.
-pub(crate) fn c_string(s: &str) -> Option<CString> {
-    CString::new(s).ok()
+pub(crate) fn c_string(s: &str) -> Option<CText> {
+    CText::new(s)
 }
 
-/// `ponynet_os_connect_tcp_events`: starts up to `max` connect attempts and
-/// returns their events.
+/// Text handed to the ABI as a C string: on the stack when short (host
+/// names, services and addresses always are), so a connect or a send to a
+/// named host allocates nothing for it. `None` for text with a NUL.
+pub(crate) struct CText {
+    /// The text and its NUL when short (the rest is never read).
+    small: [MaybeUninit<u8>; CText::SMALL],
+    large: Option<CString>,
+}
+
+impl CText {
+    const SMALL: usize = 256;
+
+    fn new(s: &str) -> Option<CText> {
+        let bytes = s.as_bytes();
+        if bytes.contains(&0) {
+            return None;
+        }
+        let mut small = [MaybeUninit::uninit(); CText::SMALL];
+        if bytes.len() < CText::SMALL {
+            for (slot, &b) in small.iter_mut().zip(bytes) {
+                slot.write(b);
+            }
+            small[bytes.len()].write(0);
+            return Some(CText { small, large: None });
+        }
+        Some(CText { small, large: CString::new(s).ok() })
+    }
+
+    /// The NUL-terminated text, valid while `self` is.
+    pub(crate) fn as_ptr(&self) -> *const c_char {
+        match &self.large {
+            Some(c) => c.as_ptr(),
+            None => self.small.as_ptr().cast(),
+        }
+    }
+}
+
+/// Connect attempts one `connect_tcp` reports at most.
+pub(crate) const MAX_CONNECT_EVENTS: usize = 16;
+
+/// `ponynet_os_connect_tcp_events`: starts up to `max` connect attempts
+/// (at most `MAX_CONNECT_EVENTS`) and returns their events.
 pub(crate) fn connect_tcp(
     owner: *mut Owner,
     host: &str,
@@ -211,7 +251,8 @@ pub(crate) fn connect_tcp(
     let (Some(host), Some(service), Some(from)) = (c_string(host), c_string(service), c_string(from)) else {
         return Vec::new();
     };
-    let mut events = vec![std::ptr::null_mut::<Event>(); max];
+    let mut events = [std::ptr::null_mut::<Event>(); MAX_CONNECT_EVENTS];
+    let max = max.min(MAX_CONNECT_EVENTS);
     let cap = c_int::try_from(max).unwrap_or(c_int::MAX);
     // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
     // the strings are NUL-terminated and outlive the call; `events` holds
@@ -228,8 +269,8 @@ pub(crate) fn connect_tcp(
             cap,
         )
     };
-    events.truncate(usize::try_from(n).unwrap_or(0));
-    events.into_iter().filter_map(AsioEvent::from_raw).collect()
+    let n = usize::try_from(n).unwrap_or(0).min(max);
+    events[..n].iter().filter_map(|&ev| AsioEvent::from_raw(ev)).collect()
 }
 
 /// `pony_os_listen_tcp{,4,6}`; `None` on failure.
@@ -362,4 +403,25 @@ pub(crate) fn lookup(
 pub(crate) fn same_address(a: &PonyIpAddress, b: &PonyIpAddress) -> bool {
     let (a, b) = (super::address::to_socket_addr(a), super::address::to_socket_addr(b));
     a.is_some() && a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn read(t: &CText) -> &CStr {
+        // SAFETY: `as_ptr` is NUL-terminated and valid while `t` is.
+        unsafe { CStr::from_ptr(t.as_ptr()) }
+    }
+
+    #[test]
+    fn text_becomes_the_same_c_string_short_or_long() {
+        let long = "h".repeat(CText::SMALL + 10);
+        for s in ["", "127.0.0.1", "example.invalid", &"x".repeat(CText::SMALL - 1), &long] {
+            let t = c_string(s).expect("no NUL");
+            assert_eq!(read(&t).to_str(), Ok(s));
+        }
+        assert!(c_string("a\0b").is_none(), "an inner NUL is refused");
+    }
 }

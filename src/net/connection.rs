@@ -301,8 +301,9 @@ impl ConnActor {
     // ---- starting -------------------------------------------------------
 
     fn start_connect(&mut self, ctx: &Context<Self>, host: &str, service: &str, options: &ConnectOptions) {
-        let (host, service) = self.notify.proxy_via(host, service);
-        let attempts = connect::start(ctx.owner(), &host, &service, &options.from, options.ip_version);
+        let proxy = self.notify.proxy_via(host, service);
+        let (host, service) = proxy.as_ref().map_or((host, service), |(h, s)| (h.as_str(), s.as_str()));
+        let attempts = connect::start(ctx.owner(), host, service, &options.from, options.ip_version);
         ctx.events_created(attempts.len());
         self.conn.attempts = attempts;
         self.conn.phase = Phase::Connecting;

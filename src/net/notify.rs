@@ -19,9 +19,11 @@ pub trait TcpConnectionNotify: Send + 'static {
     fn accepted(&mut self, _conn: &mut TcpConn) {}
 
     /// Before connecting: return the host and service to connect to
-    /// instead (a proxy); the default connects to `host`/`service`.
-    fn proxy_via(&mut self, host: &str, service: &str) -> (String, String) {
-        (host.to_owned(), service.to_owned())
+    /// instead (a proxy), or `None` — the default — to connect to
+    /// `host`/`service`. (Pony's returns the pair itself; `None` spares the
+    /// common case two string copies per connection.)
+    fn proxy_via(&mut self, _host: &str, _service: &str) -> Option<(String, String)> {
+        None
     }
 
     /// Name resolution succeeded and `count` connection attempts are in
@@ -81,7 +83,7 @@ impl<T: TcpConnectionNotify + ?Sized> TcpConnectionNotify for Box<T> {
     fn accepted(&mut self, conn: &mut TcpConn) {
         (**self).accepted(conn)
     }
-    fn proxy_via(&mut self, host: &str, service: &str) -> (String, String) {
+    fn proxy_via(&mut self, host: &str, service: &str) -> Option<(String, String)> {
         (**self).proxy_via(host, service)
     }
     fn connecting(&mut self, conn: &mut TcpConn, count: u32) {
