@@ -55,10 +55,11 @@ struct conn {
   long nsamples;
   long long received;
   int finished;
+  int worker; /* many: the worker thread that handles this owner */
 };
 
 static char msg[MSG];
-static char rbuf[CHUNK];
+static __thread char rbuf[CHUNK]; /* per thread: many's workers read at once */
 
 static void send_all(conn* c, const char* p, size_t n) {
   while (n > 0) {
@@ -92,14 +93,8 @@ static long read_some(conn* c) {
   }
 }
 
-static void conn_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
-  (void)arg;
-  conn* c = (conn*)o;
-  if (flags == ASIO_DISPOSABLE) {
-    pony_asio_event_destroy(ev);
-    return;
-  }
-  if (!(flags & ASIO_READ) || c->finished) return;
+/* What an owner does when READ comes: read, then echo, count or reply. */
+static void conn_handle(conn* c) {
   long got = read_some(c);
   if (c->role == 2 && (got < 0 || c->received >= c->rounds_left)) {
     /* The sink is done: all bytes, or EOF/error (bulk checks the count). */
@@ -121,19 +116,126 @@ static void conn_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flag
     c->t0 = now_ns();
     send_all(c, msg, MSG);
   } else {
-    c->finished = 1;
+    __atomic_store_n(&c->finished, 1, __ATOMIC_RELEASE);
     finish_one();
   }
 }
 
-static void conn_open(conn* c, int fd, int role) {
+static void conn_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
+  (void)arg;
+  conn* c = (conn*)o;
+  if (flags == ASIO_DISPOSABLE) {
+    pony_asio_event_destroy(ev);
+    return;
+  }
+  if (!(flags & ASIO_READ) || c->finished) return;
+  conn_handle(c);
+}
+
+/* ---- worker threads (many) ---------------------------------------------
+ * A server of many connections spreads its owners over worker threads, one
+ * per core, as a C user would: the notify callback (on the library's I/O
+ * thread) only hands the owner to its worker's queue; the worker reads,
+ * replies and re-arms. Both ends of a pair share a worker. A ONESHOT owner
+ * is in at most one queue at a time, so a ring of every owner never fills. */
+typedef struct work_queue {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  conn** ring;
+  size_t head, count, cap;
+  int idle, stop;
+  pthread_t thread;
+} work_queue;
+
+static work_queue* queues;
+/* Set once the workload is done: late notifications are ignored. */
+static int pool_stopping;
+
+static void queue_push(work_queue* q, conn* c) {
+  pthread_mutex_lock(&q->lock);
+  if (q->count == q->cap) die("work queue overflow");
+  q->ring[(q->head + q->count++) % q->cap] = c;
+  if (q->idle) pthread_cond_signal(&q->cond);
+  pthread_mutex_unlock(&q->lock);
+}
+
+static void* queue_worker(void* arg) {
+  work_queue* q = arg;
+  conn** batch = malloc(sizeof(conn*) * q->cap);
+  for (;;) {
+    pthread_mutex_lock(&q->lock);
+    while (q->count == 0 && !q->stop) {
+      q->idle = 1;
+      pthread_cond_wait(&q->cond, &q->lock);
+      q->idle = 0;
+    }
+    if (q->count == 0) {
+      pthread_mutex_unlock(&q->lock);
+      break;
+    }
+    size_t n = q->count;
+    for (size_t i = 0; i < n; i++) batch[i] = q->ring[(q->head + i) % q->cap];
+    q->head = (q->head + n) % q->cap;
+    q->count = 0;
+    pthread_mutex_unlock(&q->lock);
+    for (size_t i = 0; i < n; i++)
+      if (!__atomic_load_n(&pool_stopping, __ATOMIC_ACQUIRE)) conn_handle(batch[i]);
+  }
+  free(batch);
+  return NULL;
+}
+
+static void pooled_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
+  (void)arg;
+  conn* c = (conn*)o;
+  if (flags == ASIO_DISPOSABLE) {
+    pony_asio_event_destroy(ev);
+    return;
+  }
+  if ((flags & ASIO_READ) && !__atomic_load_n(&c->finished, __ATOMIC_ACQUIRE) &&
+      !__atomic_load_n(&pool_stopping, __ATOMIC_ACQUIRE))
+    queue_push(&queues[c->worker], c);
+}
+
+static void pool_start(int workers, size_t cap) {
+  pool_stopping = 0;
+  queues = calloc((size_t)workers, sizeof *queues);
+  for (int i = 0; i < workers; i++) {
+    pthread_mutex_init(&queues[i].lock, NULL);
+    pthread_cond_init(&queues[i].cond, NULL);
+    queues[i].cap = cap;
+    queues[i].ring = malloc(sizeof(conn*) * cap);
+    pthread_create(&queues[i].thread, NULL, queue_worker, &queues[i]);
+  }
+}
+
+static void pool_stop_threads(int workers) {
+  for (int i = 0; i < workers; i++) {
+    pthread_mutex_lock(&queues[i].lock);
+    queues[i].stop = 1;
+    pthread_cond_signal(&queues[i].cond);
+    pthread_mutex_unlock(&queues[i].lock);
+    pthread_join(queues[i].thread, NULL);
+  }
+}
+
+static void pool_free(int workers) {
+  for (int i = 0; i < workers; i++) free(queues[i].ring);
+  free(queues);
+  queues = NULL;
+}
+
+static void conn_open_with(conn* c, int fd, int role, ponynet_notify_fn notify, int worker) {
   memset(c, 0, sizeof *c);
-  c->base.notify = conn_notify;
+  c->base.notify = notify;
   c->fd = fd;
   c->role = role;
+  c->worker = worker;
   c->ev = pony_asio_event_create(&c->base, fd, FLAGS, 0, true);
   if (c->ev == NULL) die("pony_asio_event_create");
 }
+
+static void conn_open(conn* c, int fd, int role) { conn_open_with(c, fd, role, conn_notify, 0); }
 
 static void conn_close(conn* c) {
   pony_asio_event_unsubscribe(c->ev);
@@ -346,36 +448,45 @@ static void connrate(long conns, int chains) {
   free(ch);
 }
 
-static uint64_t many_pairs(long conns, long rounds, long* rss_per_conn) {
+/* `workers` 0: owners work in the callback; else on that many threads. */
+static uint64_t many_pairs(long conns, long rounds, long* rss_per_conn, int workers) {
   raise_nofile((rlim_t)(conns * 2 + 64));
   uint16_t port;
   int l = listen_loopback(&port);
   conn* c = calloc((size_t)conns, sizeof(conn));
   conn* s = calloc((size_t)conns, sizeof(conn));
   long rss0 = rss_kib();
+  if (workers > 0) pool_start(workers, (size_t)conns * 2);
   for (long i = 0; i < conns; i++) {
     int cfd = connect_loopback(port);
     int sfd = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     set_nonblock(cfd);
     set_nodelay(cfd);
     set_nodelay(sfd);
-    conn_open(&s[i], sfd, 1);
-    conn_open(&c[i], cfd, 0);
+    ponynet_notify_fn notify = workers > 0 ? pooled_notify : conn_notify;
+    int worker = workers > 0 ? (int)(i % workers) : 0;
+    conn_open_with(&s[i], sfd, 1, notify, worker);
+    conn_open_with(&c[i], cfd, 0, notify, worker);
     c[i].rounds_left = rounds;
   }
+
   if (rss_per_conn) *rss_per_conn = (rss_kib() - rss0) * 1024 / conns;
   atomic_store(&remaining, conns);
   uint64_t t0 = now_ns();
   for (long i = 0; i < conns; i++) send_all(&c[i], msg, MSG);
   wait_all();
   uint64_t ns = now_ns() - t0;
+  __atomic_store_n(&pool_stopping, 1, __ATOMIC_RELEASE);
+  if (workers > 0) pool_stop_threads(workers);
   for (long i = 0; i < conns; i++) {
     conn_close(&c[i]);
     conn_close(&s[i]);
   }
-  /* The events' final notifications reference the owners: stop (which
-   * delivers them) before freeing. */
+  /* The events' final notifications reference the owners (and a late one
+   * may still be pushing to a queue): stop, which joins the I/O thread,
+   * before freeing. */
   while (!ponynet_asio_stop()) sched_yield();
+  if (workers > 0) pool_free(workers);
   free(c);
   free(s);
   close(l);
@@ -466,11 +577,11 @@ int main(int argc, char** argv) {
   else if (!strcmp(w, "bulk")) bulk(n);
   else if (!strcmp(w, "connrate")) connrate(n, (int)arg);
   else if (!strcmp(w, "many")) {
-    uint64_t ns = many_pairs(n, arg, NULL);
+    uint64_t ns = many_pairs(n, arg, NULL, (int)sysconf(_SC_NPROCESSORS_ONLN));
     printf("RESULT impl=c-abi workload=many rt_s=%.0f\n", (double)(n * arg) / ((double)ns / 1e9));
   } else if (!strcmp(w, "c10k")) {
     long per = 0;
-    uint64_t ns = many_pairs(n, 1, &per);
+    uint64_t ns = many_pairs(n, 1, &per, 0);
     printf("RESULT impl=c-abi workload=c10k bytes_per_conn=%ld drain_ms=%.2f\n", per, (double)ns / 1e6);
   } else if (!strcmp(w, "dispatch")) dispatch(n, (int)arg);
   else if (!strcmp(w, "dispatch-fd")) dispatch_fd(n);

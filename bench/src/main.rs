@@ -4,7 +4,7 @@
 //! Each measurement runs in a fresh process (the C programs, or this binary
 //! again with `--impl`), so no run inherits another's threads or sockets.
 //!
-//! Environment: BENCH_REPS (repetitions, default 3), BENCH_QUICK=1 (small
+//! Environment: BENCH_REPS (repetitions, default 5), BENCH_QUICK=1 (small
 //! sizes, one repetition), BENCH_BIN (the C programs, default bench/build),
 //! BENCH_OUT (results directory, default bench).
 
@@ -120,7 +120,7 @@ fn main() {
         return;
     }
     let quick = env_flag("BENCH_QUICK");
-    let reps: usize = if quick { 1 } else { std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(3) };
+    let reps: usize = if quick { 1 } else { std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5) };
     let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench".into()));
 
     // (row, impl) -> metric -> samples

@@ -185,13 +185,23 @@ impl Reactor {
 
     fn turn_locked(&self, state: &mut PollState, timeout: Option<Duration>) -> io::Result<()> {
         POLLING.with(|p| p.set(true));
-        self.in_poll.store(true, Ordering::SeqCst);
-        let timeout = if self.queued.load(Ordering::SeqCst) { Some(Duration::ZERO) } else { timeout };
+        // Only a poll that may block announces itself (`in_poll`): senders
+        // write the waker only then. With work queued, or a zero timeout,
+        // it does not block.
+        let may_block = timeout != Some(Duration::ZERO) && !self.queued.load(Ordering::Acquire);
+        let timeout = if may_block {
+            self.in_poll.store(true, Ordering::SeqCst);
+            if self.queued.load(Ordering::SeqCst) { Some(Duration::ZERO) } else { timeout }
+        } else {
+            Some(Duration::ZERO)
+        };
         let result = match state.poll.poll(&mut state.events, timeout) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             other => other,
         };
-        self.in_poll.store(false, Ordering::SeqCst);
+        if may_block {
+            self.in_poll.store(false, Ordering::SeqCst);
+        }
         for e in state.events.iter() {
             if e.token() != WAKE_TOKEN {
                 dispatch(e);
@@ -201,6 +211,7 @@ impl Reactor {
         POLLING.with(|p| p.set(false));
         result
     }
+
 
     /// Delivers what is queued now; items queued meanwhile wait for the next
     /// turn (which then does not block), so a self-sending owner cannot
