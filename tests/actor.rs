@@ -202,3 +202,29 @@ fn a_runtime_handle_starts_actors_from_inside_a_behaviour() {
     assert!(rt.run_until_idle_for(LIMIT));
     assert_eq!(done.load(Ordering::SeqCst), 100);
 }
+
+/// Records `started` (0) and behaviours (1, 2...).
+struct Starter {
+    seen: Arc<Mutex<Vec<u32>>>,
+}
+impl Actor for Starter {
+    const STARTS: bool = true;
+    fn started(&mut self, _ctx: &Context<Self>) {
+        self.seen.lock().unwrap().push(0);
+    }
+}
+
+#[test]
+fn started_runs_once_first_even_without_a_message() {
+    let rt = Runtime::new(2).expect("runtime");
+    let quiet = Arc::new(Mutex::new(Vec::new()));
+    let _q = rt.spawn(Starter { seen: Arc::clone(&quiet) });
+    let busy = Arc::new(Mutex::new(Vec::new()));
+    let b = rt.spawn(Starter { seen: Arc::clone(&busy) });
+    for i in 1..=100u32 {
+        b.send(move |s, _| s.seen.lock().unwrap().push(i));
+    }
+    assert!(rt.run_until_idle_for(LIMIT));
+    assert_eq!(*quiet.lock().unwrap(), [0], "an actor that gets no message still starts");
+    assert_eq!(*busy.lock().unwrap(), (0..=100).collect::<Vec<u32>>(), "started first, once, then the behaviours in order");
+}

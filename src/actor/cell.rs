@@ -9,7 +9,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 type Behaviour<A> = Box<dyn FnOnce(&mut A, &Context<A>) + Send>;
@@ -29,6 +29,8 @@ pub(crate) struct Cell<A: Actor> {
     /// The mailbox's length, written under its lock: a run with no mail
     /// takes no lock.
     mail: AtomicUsize,
+    /// `Actor::started` ran (for actors with `STARTS`).
+    started: AtomicBool,
     sched: AtomicU8,
     shared: Arc<Shared>,
     /// Events created with this actor as owner and not yet disposed: while
@@ -135,12 +137,16 @@ impl<A: Actor> Cell<A> {
             state: UnsafeCell::new(state),
             mailbox: Mutex::new(VecDeque::new()),
             mail: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
             sched: AtomicU8::new(IDLE),
             shared,
             live_events: AtomicUsize::new(0),
             keep_alive: Mutex::new(None),
         });
         cell.owner.set_target(Arc::as_ptr(&cell).cast());
+        if A::STARTS {
+            cell.schedule();
+        }
         ActorRef { cell }
     }
 
@@ -212,6 +218,9 @@ impl<A: Actor> Task for Cell<A> {
         {
             // SAFETY: this worker runs the cell exclusively (see `Sync`).
             let state = unsafe { &mut *self.state.get() };
+            if A::STARTS && !self.started.swap(true, Ordering::Relaxed) {
+                guarded(|| state.started(&ctx));
+            }
             let mut disposed = 0;
             self.owner.drain(|n| {
                 if n.flags == ASIO_DISPOSABLE {

@@ -28,6 +28,14 @@ pub const BATCH: usize = 64;
 /// The state of an actor. `event` receives the notifications of the
 /// events the actor owns (created with [`Context::owner`] as their owner).
 pub trait Actor: Send + Sized + 'static {
+    /// Whether the actor runs [`Actor::started`] as soon as it is spawned.
+    const STARTS: bool = false;
+
+    /// With `STARTS`: runs once, first, before any behaviour or
+    /// notification (an actor whose first step is always the same starts
+    /// without a message: no allocation, no mailbox lock).
+    fn started(&mut self, _ctx: &Context<Self>) {}
+
     /// An asio notification for `event`: the ABI's flags and arg. Several
     /// READ/WRITE notifications of one event that arrive before the actor runs
     /// come as one; `ASIO_DISPOSABLE` (flags 0) is always last and alone.

@@ -259,10 +259,18 @@ impl Shared {
         .flatten()
     }
 
+    /// No actor scheduled or running, nothing noisy, nothing queued. Work
+    /// moves between these (a run queues a final notification, a delivery
+    /// schedules an actor, a run creates a noisy event), each time setting
+    /// the next before clearing the last; read in this order, with the
+    /// queue's push count around them, no move can slip between the looks.
     fn is_idle(&self) -> bool {
-        self.active.load(Ordering::SeqCst) == 0
+        let Ok(r) = reactor::get() else { return self.active.load(Ordering::SeqCst) == 0 && noisy::count() == 0 };
+        let pushes = r.push_count();
+        !r.has_pending()
+            && self.active.load(Ordering::SeqCst) == 0
             && noisy::count() == 0
-            && !reactor::get().map(|r| r.has_pending()).unwrap_or(false)
+            && r.push_count() == pushes
     }
 }
 

@@ -15,7 +15,7 @@ use once_cell::sync::OnceCell;
 use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -56,6 +56,10 @@ pub struct Reactor {
     queue: Mutex<Vec<Pending>>,
     /// Whether `queue` is non-empty, readable without its lock.
     queued: AtomicBool,
+    /// A turn took queued items and has not delivered them all yet.
+    delivering: AtomicBool,
+    /// Items queued so far (changes with every push: see `push_count`).
+    pushes: AtomicUsize,
     wake_sent: AtomicBool,
     /// A thread is in (or about to enter) a poll that may block: only then
     /// does a queued notification need the waker (a write(2) to its
@@ -98,6 +102,8 @@ impl Reactor {
             waker,
             queue: Mutex::new(Vec::new()),
             queued: AtomicBool::new(false),
+            delivering: AtomicBool::new(false),
+            pushes: AtomicUsize::new(0),
             wake_sent: AtomicBool::new(false),
             in_poll: AtomicBool::new(false),
         })
@@ -128,6 +134,7 @@ impl Reactor {
             }
             q.push(item);
             self.queued.store(true, Ordering::SeqCst);
+            self.pushes.store(self.pushes.load(Ordering::Relaxed).wrapping_add(1), Ordering::SeqCst);
         }
         self.wake();
     }
@@ -140,13 +147,23 @@ impl Reactor {
             make_disposable();
             q.push(Pending { event: NonNull::from(ev), flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
             self.queued.store(true, Ordering::SeqCst);
+            self.pushes.store(self.pushes.load(Ordering::Relaxed).wrapping_add(1), Ordering::SeqCst);
         }
         self.wake();
     }
 
-    /// Whether notifications are waiting in the queue.
+    /// A number that changes whenever a notification is queued (written
+    /// under the queue lock): an idle check that reads it before and after
+    /// its other looks knows nothing was queued in between.
+    pub fn push_count(&self) -> usize {
+        self.pushes.load(Ordering::SeqCst)
+    }
+
+    /// Whether notifications are queued or being delivered: until the last
+    /// one has reached its owner (and scheduled it), the program is not
+    /// idle.
     pub fn has_pending(&self) -> bool {
-        self.queued.load(Ordering::Acquire)
+        self.queued.load(Ordering::SeqCst) || self.delivering.load(Ordering::SeqCst)
     }
 
     /// Wakes the thread that polls, unless it is us or it was woken already.
@@ -218,14 +235,17 @@ impl Reactor {
     /// starve the poller.
     fn drain(&self, batch: &mut Vec<Pending>) {
         self.wake_sent.store(false, Ordering::Release);
-        if !self.has_pending() {
+        if !self.queued.load(Ordering::Acquire) {
             // The common turn: readiness only, no lock taken.
             return;
         }
         {
             let mut q = lock(&self.queue);
             std::mem::swap(&mut *q, batch);
-            self.queued.store(false, Ordering::Release);
+            // Set before `queued` clears: a look at `has_pending` never
+            // finds both false while items are in hand.
+            self.delivering.store(true, Ordering::SeqCst);
+            self.queued.store(false, Ordering::SeqCst);
         }
         for item in batch.drain(..) {
             // SAFETY: see `Pending`: the record outlives its queued items.
@@ -235,6 +255,7 @@ impl Reactor {
                 Event::final_delivered(item.event);
             }
         }
+        self.delivering.store(false, Ordering::SeqCst);
     }
 }
 

@@ -148,9 +148,9 @@ impl TcpConnection {
         service: &str,
         options: ConnectOptions,
     ) -> TcpConnection {
-        let actor = rt.spawn(ConnActor::new(Box::new(notify), options.sizes(), None));
-        let (host, service) = (host.to_owned(), service.to_owned());
-        actor.send(move |a, ctx| a.turn(ctx, |a| a.start_connect(ctx, &host, &service, &options)));
+        let sizes = options.sizes();
+        let start = Start::Connect { host: host.to_owned(), service: service.to_owned(), options };
+        let actor = rt.spawn(ConnActor::new(Box::new(notify), sizes, None, Some(start)));
         TcpConnection { actor }
     }
 
@@ -161,8 +161,7 @@ impl TcpConnection {
         fd: RawFd,
         sizes: Sizes,
     ) -> TcpConnection {
-        let actor = ctx.spawn(ConnActor::new(notify, sizes, Some(ctx.this())));
-        actor.send(move |a, ctx| a.turn(ctx, |a| a.start_accepted(ctx, fd)));
+        let actor = ctx.spawn(ConnActor::new(notify, sizes, Some(ctx.this()), Some(Start::Accepted(fd))));
         TcpConnection { actor }
     }
 
@@ -231,17 +230,42 @@ impl TcpConnection {
 pub(crate) struct ConnActor {
     pub(crate) conn: TcpConn,
     pub(crate) notify: Box<dyn TcpConnectionNotify>,
+    /// What the actor does first (taken by `started`).
+    start: Option<Start>,
+}
+
+/// A connection's first step.
+enum Start {
+    Connect { host: String, service: String, options: ConnectOptions },
+    Accepted(RawFd),
 }
 
 impl Actor for ConnActor {
+    const STARTS: bool = true;
+
+    fn started(&mut self, ctx: &Context<Self>) {
+        match self.start.take() {
+            Some(Start::Connect { host, service, options }) => {
+                self.turn(ctx, |a| a.start_connect(ctx, &host, &service, &options));
+            }
+            Some(Start::Accepted(fd)) => self.turn(ctx, |a| a.start_accepted(ctx, fd)),
+            None => {}
+        }
+    }
+
     fn event(&mut self, ctx: &Context<Self>, ev: *mut Event, flags: u32, arg: u32) {
         self.turn(ctx, |a| a.on_event(ev, flags, arg));
     }
 }
 
 impl ConnActor {
-    fn new(notify: Box<dyn TcpConnectionNotify>, sizes: Sizes, listener: Option<ActorRef<ListenerActor>>) -> Self {
-        ConnActor { conn: TcpConn::new(sizes, listener), notify }
+    fn new(
+        notify: Box<dyn TcpConnectionNotify>,
+        sizes: Sizes,
+        listener: Option<ActorRef<ListenerActor>>,
+        start: Option<Start>,
+    ) -> Self {
+        ConnActor { conn: TcpConn::new(sizes, listener), notify, start }
     }
 
     /// Runs one behaviour: `f`, then what it asked of the ref view, then a
@@ -793,7 +817,7 @@ mod tests {
         let rt = Runtime::new(2).expect("runtime");
         let log = Log::default();
         let notify = Recorder { log: log.clone(), close_at };
-        let actor = rt.spawn(ConnActor::new(Box::new(notify), ConnectOptions::default().sizes(), None));
+        let actor = rt.spawn(ConnActor::new(Box::new(notify), ConnectOptions::default().sizes(), None, None));
         actor.send(move |a, ctx| a.turn(ctx, |a| a.start_connect_each(ctx, &targets)));
         assert!(rt.run_until_idle_for(Duration::from_secs(10)), "attempts still in flight");
         log.all()
