@@ -89,6 +89,11 @@ fn the_limit_holds_and_waiting_clients_are_accepted_as_others_close() {
     assert_eq!(closed.load(Ordering::SeqCst), CLIENTS);
     assert!(peak.load(Ordering::SeqCst) <= LIMIT_OPEN, "peak {} open", peak.load(Ordering::SeqCst));
     assert_eq!(open.load(Ordering::SeqCst), 0);
+    let (tx, rx) = mpsc::channel();
+    listener.with(move |l| {
+        let _ = tx.send(l.count());
+    });
+    assert_eq!(rx.recv_timeout(LIMIT).ok(), Some(0), "every closed connection counted itself out");
 }
 
 /// Logs the listener's life.

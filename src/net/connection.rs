@@ -4,7 +4,7 @@
 use super::abi::{self, AsioEvent, IpVersion, Recv, ASIO_DISPOSABLE, ASIO_ERROR, ASIO_READ, ASIO_WRITE};
 use super::byteseq::ByteSeq;
 use super::connect;
-use super::listener::ListenerActor;
+use super::listener::{ListenerActor, ListenerLink};
 use super::notify::TcpConnectionNotify;
 use super::read_buffer;
 use super::tcp_conn::{Op, Phase, Sizes, TcpConn};
@@ -160,8 +160,9 @@ impl TcpConnection {
         notify: Box<dyn TcpConnectionNotify>,
         fd: RawFd,
         sizes: Sizes,
+        listener: ListenerLink,
     ) -> TcpConnection {
-        let actor = ctx.spawn(ConnActor::new(notify, sizes, Some(ctx.this()), Some(Start::Accepted(fd))));
+        let actor = ctx.spawn(ConnActor::new(notify, sizes, Some(listener), Some(Start::Accepted(fd))));
         TcpConnection { actor }
     }
 
@@ -262,7 +263,7 @@ impl ConnActor {
     fn new(
         notify: Box<dyn TcpConnectionNotify>,
         sizes: Sizes,
-        listener: Option<ActorRef<ListenerActor>>,
+        listener: Option<ListenerLink>,
         start: Option<Start>,
     ) -> Self {
         ConnActor { conn: TcpConn::new(sizes, listener), notify, start }
@@ -745,7 +746,7 @@ impl ConnActor {
 
     fn tell_listener(&mut self) {
         if let Some(listener) = self.conn.listener.take() {
-            listener.send(|l, ctx| l.conn_closed(ctx));
+            listener.closed();
         }
     }
 }

@@ -12,6 +12,8 @@ use crate::asio::event::Event;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// Consecutive accept errors (other than running out of fds) tolerated in
 /// one accept turn before waiting for the next notification.
@@ -118,9 +120,29 @@ pub struct TcpListen {
     closed: bool,
     close_requested: bool,
     limit: usize,
-    count: usize,
+    /// Accepted connections not yet closed; each decrements it as it closes.
+    open: Arc<AtomicUsize>,
     paused: bool,
     sizes: Sizes,
+}
+
+/// What an accepted connection keeps of its listener: it counts itself out
+/// when it closes, and wakes the listener only if that listener may be
+/// paused at its limit (a message per connection otherwise).
+pub(crate) struct ListenerLink {
+    listener: ActorRef<ListenerActor>,
+    open: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl ListenerLink {
+    /// The connection closed.
+    pub(crate) fn closed(self) {
+        let before = self.open.fetch_sub(1, Ordering::AcqRel);
+        if self.limit != 0 && before == self.limit {
+            self.listener.send(|l, ctx| l.conn_closed(ctx));
+        }
+    }
 }
 
 impl TcpListen {
@@ -132,7 +154,7 @@ impl TcpListen {
             closed: false,
             close_requested: false,
             limit,
-            count: 0,
+            open: Arc::new(AtomicUsize::new(0)),
             paused: false,
             sizes,
         }
@@ -160,7 +182,7 @@ impl TcpListen {
 
     /// Accepted connections not yet closed.
     pub fn count(&self) -> usize {
-        self.count
+        self.open.load(Ordering::Acquire)
     }
 
     /// The most connections open at once (0: no limit).
@@ -174,7 +196,7 @@ impl TcpListen {
     }
 
     fn below_limit(&self) -> bool {
-        self.limit == 0 || self.count < self.limit
+        self.limit == 0 || self.count() < self.limit
     }
 }
 
@@ -183,7 +205,7 @@ impl fmt::Debug for TcpListen {
         f.debug_struct("TcpListen")
             .field("fd", &self.fd)
             .field("closed", &self.closed)
-            .field("count", &self.count)
+            .field("count", &self.count())
             .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
@@ -243,11 +265,10 @@ impl ListenerActor {
         }
     }
 
-    /// An accepted connection closed: below the limit again, accept the
-    /// connections that waited.
+    /// An accepted connection closed while the listener was at its limit:
+    /// below it again, accept the connections that waited.
     pub(crate) fn conn_closed(&mut self, ctx: &Context<Self>) {
         self.turn(ctx, |l| {
-            l.listen.count = l.listen.count.saturating_sub(1);
             if l.listen.paused && l.listen.below_limit() {
                 l.listen.paused = false;
                 l.accept(ctx);
@@ -282,8 +303,9 @@ impl ListenerActor {
     fn spawn(&mut self, ctx: &Context<Self>, fd: RawFd) {
         match self.notify.connected(&mut self.listen) {
             Some(notify) => {
-                TcpConnection::accepted(ctx, notify, fd, self.listen.sizes);
-                self.listen.count += 1;
+                self.listen.open.fetch_add(1, Ordering::AcqRel);
+                let link = ListenerLink { listener: ctx.this(), open: Arc::clone(&self.listen.open), limit: self.listen.limit };
+                TcpConnection::accepted(ctx, notify, fd, self.listen.sizes, link);
             }
             None => abi::socket_close(fd),
         }

@@ -5,10 +5,10 @@ use super::abi::{self, AsioEvent};
 use super::address::NetAddress;
 use super::byteseq::ByteSeq;
 use super::connection::TcpConnection;
-use super::listener::ListenerActor;
+use super::listener::ListenerLink;
 use super::sockopt;
 use super::write_queue::WriteQueue;
-use crate::actor::{ActorRef, RuntimeHandle};
+use crate::actor::RuntimeHandle;
 use crate::asio::event::Event;
 use std::collections::VecDeque;
 use std::fmt;
@@ -81,7 +81,7 @@ pub(crate) struct Sizes {
 /// returns.
 pub struct TcpConn {
     pub(crate) this: Option<TcpConnection>,
-    pub(crate) listener: Option<ActorRef<ListenerActor>>,
+    pub(crate) listener: Option<ListenerLink>,
     pub(crate) phase: Phase,
     /// In-flight Happy Eyeballs attempts (the seed's connect count).
     pub(crate) attempts: Vec<AsioEvent>,
@@ -111,7 +111,7 @@ pub struct TcpConn {
 }
 
 impl TcpConn {
-    pub(crate) fn new(sizes: Sizes, listener: Option<ActorRef<ListenerActor>>) -> TcpConn {
+    pub(crate) fn new(sizes: Sizes, listener: Option<ListenerLink>) -> TcpConn {
         TcpConn {
             this: None,
             listener,
