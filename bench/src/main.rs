@@ -4,7 +4,7 @@
 //! Each measurement runs in a fresh process (the C programs, or this binary
 //! again with `--impl`), so no run inherits another's threads or sockets.
 //!
-//! Environment: BENCH_REPS (repetitions, default 5), BENCH_QUICK=1 (small
+//! Environment: BENCH_REPS (repetitions, default 7), BENCH_QUICK=1 (small
 //! sizes, one repetition), BENCH_BIN (the C programs, default bench/build),
 //! BENCH_OUT (results directory, default bench).
 
@@ -47,6 +47,10 @@ const WORKLOADS: &[Workload] = &[
     Workload { row: "dispatch-send-100", arg: "dispatch", full: (2_000_000, 100), quick: (200_000, 100), metric: "per_s", lower_is_better: false, impls: &["c-abi", "rust-api"] },
     Workload { row: "dispatch-fd", arg: "dispatch-fd", full: (500_000, 0), quick: (100_000, 0), metric: "per_s", lower_is_better: false, impls: &["epoll-1t", "c-abi", "rust-api"] },
 ];
+
+/// (row, implementation) -> metric -> the sample of each round (None: that
+/// run failed).
+type Rounds = BTreeMap<(String, String), BTreeMap<String, Vec<Option<f64>>>>;
 
 fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| v == "1")
@@ -120,11 +124,11 @@ fn main() {
         return;
     }
     let quick = env_flag("BENCH_QUICK");
-    let reps: usize = if quick { 1 } else { std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5) };
+    let reps: usize = if quick { 1 } else { std::env::var("BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(7) };
     let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "bench".into()));
 
-    // (row, impl) -> metric -> samples
-    let mut results: BTreeMap<(String, String), BTreeMap<String, Vec<f64>>> = BTreeMap::new();
+    // (row, impl) -> metric -> sample of each round (None: that run failed)
+    let mut results: Rounds = BTreeMap::new();
     let mut failures = 0;
     for w in WORKLOADS {
         let (n, arg) = if quick { w.quick } else { w.full };
@@ -136,7 +140,7 @@ fn main() {
                     Some(s) => {
                         let entry = results.entry((w.row.to_string(), implementation.to_string())).or_default();
                         for (k, v) in s.metrics {
-                            entry.entry(k).or_default().push(v);
+                            entry.entry(k).or_insert_with(|| vec![None; reps])[rep] = Some(v);
                         }
                     }
                     None => failures += 1,
@@ -146,10 +150,14 @@ fn main() {
         }
     }
 
-    let medians: BTreeMap<(String, String), BTreeMap<String, f64>> = results
-        .into_iter()
-        .map(|(k, metrics)| (k, metrics.into_iter().map(|(m, mut v)| (m, median(&mut v))).collect()))
+    let mut medians: BTreeMap<(String, String), BTreeMap<String, f64>> = results
+        .iter()
+        .map(|(k, metrics)| {
+            let m = metrics.iter().map(|(m, v)| (m.clone(), median(&mut v.iter().flatten().copied().collect::<Vec<f64>>())));
+            (k.clone(), m.collect())
+        })
         .collect();
+    add_paired_ratios(&results, &mut medians);
 
     std::fs::create_dir_all(&out_dir).ok();
     std::fs::write(out_dir.join("results.csv"), render_csv(&medians)).expect("write results.csv");
@@ -157,6 +165,31 @@ fn main() {
     if failures > 0 {
         eprintln!("{failures} measurement(s) failed");
         std::process::exit(1);
+    }
+}
+
+/// Adds, for each workload's deciding metric, `<metric>/<baseline>`: the
+/// median over the rounds of the ratio of the two values measured in that
+/// round. A round's runs are seconds apart, so a slow phase of the machine
+/// weighs on both sides of each ratio alike.
+fn add_paired_ratios(
+    results: &Rounds,
+    medians: &mut BTreeMap<(String, String), BTreeMap<String, f64>>,
+) {
+    for w in WORKLOADS {
+        let rounds = |i: &str| results.get(&(w.row.to_string(), i.to_string())).and_then(|m| m.get(w.metric)).cloned();
+        for base in ["epoll-1t", "tokio"] {
+            let Some(b) = rounds(base) else { continue };
+            for &i in w.impls {
+                let Some(v) = rounds(i) else { continue };
+                let mut r: Vec<f64> =
+                    v.iter().zip(&b).filter_map(|(v, b)| Some((*v)? / (*b).filter(|b| *b != 0.0)?)).collect();
+                if !r.is_empty() {
+                    let paired = median(&mut r);
+                    medians.entry((w.row.to_string(), i.to_string())).or_default().insert(format!("{}/{base}", w.metric), paired);
+                }
+            }
+        }
     }
 }
 
@@ -189,8 +222,9 @@ fn chart_rows(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>) -> Ve
                 .impls
                 .iter()
                 .filter_map(|i| {
-                    let v = medians.get(&(w.row.to_string(), i.to_string()))?.get(w.metric).copied()?;
-                    let speed = if w.lower_is_better { base / v } else { v / base };
+                    let m = medians.get(&(w.row.to_string(), i.to_string()))?;
+                    let r = m.get(&format!("{}/{base_impl}", w.metric)).copied().unwrap_or(m.get(w.metric).copied()? / base);
+                    let speed = if w.lower_is_better { 1.0 / r } else { r };
                     Some((i.to_string(), speed))
                 })
                 .collect::<Vec<_>>();
@@ -199,16 +233,18 @@ fn chart_rows(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>) -> Ve
         .collect()
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b != 0.0 => format!("{:.2}×", a / b),
+/// `paired` (see `add_paired_ratios`), else the ratio of the medians.
+fn ratio(paired: Option<f64>, a: Option<f64>, b: Option<f64>) -> String {
+    match (paired, a, b) {
+        (Some(r), _, _) => format!("{r:.2}×"),
+        (None, Some(a), Some(b)) if b != 0.0 => format!("{:.2}×", a / b),
         _ => "–".into(),
     }
 }
 
 fn render_table(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>, reps: usize, machine: &str) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "libponynet benchmarks — medians of {reps} run(s); {machine}\n");
+    let _ = writeln!(t, "libponynet benchmarks — medians of {reps} run(s); ratios: median of the per-round ratios; {machine}\n");
     let _ = writeln!(t, "| workload | metric | implementation | value | vs epoll-1t | vs tokio |");
     let _ = writeln!(t, "|---|---|---|---:|---:|---:|");
     for w in WORKLOADS {
@@ -218,7 +254,12 @@ fn render_table(medians: &BTreeMap<(String, String), BTreeMap<String, f64>>, rep
                 let _ = writeln!(t, "| {} | {} | {i} | not measured | | |", w.row, w.metric);
                 continue;
             };
-            let _ = writeln!(t, "| {} | {} | {i} | {v:.2} | {} | {} |", w.row, w.metric, ratio(Some(v), get("epoll-1t")), ratio(Some(v), get("tokio")));
+            let paired = |base: &str| {
+                medians.get(&(w.row.to_string(), i.to_string())).and_then(|m| m.get(&format!("{}/{base}", w.metric)).copied())
+            };
+            let (vs_raw, vs_tokio) =
+                (ratio(paired("epoll-1t"), Some(v), get("epoll-1t")), ratio(paired("tokio"), Some(v), get("tokio")));
+            let _ = writeln!(t, "| {} | {} | {i} | {v:.2} | {vs_raw} | {vs_tokio} |", w.row, w.metric);
         }
         if w.row == "pingpong" {
             for extra in ["mean_us", "p99_us"] {
@@ -277,4 +318,26 @@ pub fn rss_bytes() -> i64 {
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok()))
         .map_or(0, |kib| kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_ratios_follow_the_rounds_not_the_medians() {
+        // The machine was twice as slow in round 2: both sides moved together.
+        let mut results: Rounds = BTreeMap::new();
+        let mut put = |i: &str, v: [f64; 3]| {
+            let rounds = v.iter().map(|x| Some(*x)).collect();
+            results.entry(("pingpong".into(), i.into())).or_default().insert("p50_us".into(), rounds);
+        };
+        put("epoll-1t", [4.0, 8.0, 4.2]);
+        put("rust-api", [4.4, 8.8, 8.0]);
+        let mut medians = BTreeMap::new();
+        add_paired_ratios(&results, &mut medians);
+        let r = medians[&("pingpong".to_string(), "rust-api".to_string())]["p50_us/epoll-1t"];
+        // Per round: 1.10, 1.10, 1.90 -> 1.10 (the ratio of medians would say 8.0/4.2 = 1.90).
+        assert!((r - 1.1).abs() < 1e-9, "{r}");
+    }
 }
