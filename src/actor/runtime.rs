@@ -277,10 +277,22 @@ impl Shared {
     }
 }
 
+/// Clears this thread's worker-state pointer when dropped: before the
+/// state it points to, however the worker ends (even unwinding, when
+/// dropped actors may still send).
+struct LocalRegistration;
+
+impl Drop for LocalRegistration {
+    fn drop(&mut self) {
+        LOCAL.with(|l| l.set(std::ptr::null_mut()));
+    }
+}
+
 fn worker(shared: Arc<Shared>, me: usize) {
+    let Ok(reactor) = reactor::get() else { return };
     let mut local = Box::new(Local::new(&shared));
     LOCAL.with(|l| l.set(&mut *local));
-    let Ok(reactor) = reactor::get() else { return };
+    let registration = LocalRegistration;
     let progress = &shared.progress[me];
     let mut runs: u32 = 0;
     // The others' progress when this worker last deferred to a busy one.
@@ -329,7 +341,7 @@ fn worker(shared: Arc<Shared>, me: usize) {
         // Another thread polls: sleep until work is pushed.
         sleep(&shared, SLEEP);
     }
-    LOCAL.with(|l| l.set(std::ptr::null_mut()));
+    drop(registration);
     let local = *local;
     let mut q = lock(&shared.injector);
     q.extend(local.lifo.into_iter().chain(local.displaced).chain(local.taken));
