@@ -632,6 +632,33 @@ TEST(orderly_shutdown_is_eof_and_a_reset_is_econnreset) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+/* Empty and NULL buffers in pony_os_writev: nothing is sent for them and
+ * the library never reads through them. */
+TEST(writev_of_empty_or_null_buffers) {
+  int fds = harness_open_fds();
+  rec_owner_t* o = owner_new();
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+  pony_asio_event_t* ev = pony_asio_event_create(&o->base, sv[0], ASIO_READ, 0, false);
+  struct iovec null_empty = {NULL, 0};
+  ponynet_take_error();
+  CHECK_EQ_INT(pony_os_writev(ev, &null_empty, 1), 0);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  struct iovec empty = {(void*)"", 0};
+  CHECK_EQ_INT(pony_os_writev(ev, &empty, 1), 0);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  struct iovec two[2] = {{NULL, 0}, {(void*)"ab", 2}};
+  CHECK_EQ_INT(pony_os_writev(ev, two, 2), 2);
+  char got[4] = {0};
+  CHECK_EQ_INT(recv(sv[1], got, sizeof got, MSG_DONTWAIT), 2);
+  CHECK(got[0] == 'a' && got[1] == 'b');
+  dispose(o, ev);
+  close(sv[0]);
+  close(sv[1]);
+  owner_free(o);
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
 TEST(zero_length_recv_makes_no_call_and_does_not_fail) {
   int fds = harness_open_fds();
   rec_owner_t* o = owner_new();
@@ -745,10 +772,11 @@ static void hold_poller(rec_owner_t* o, pony_asio_event_t* ev, uint32_t flags, u
   WAIT_UNTIL(__atomic_load_n(&poller_released, __ATOMIC_ACQUIRE), WAIT_MS);
 }
 
-/* A read that returns less than asked for emptied the socket: the owner may
- * re-arm without reading on to would-block, and still hears of more data,
- * and of an EOF that came in the same report as the data it read. */
-TEST(a_short_read_is_enough_to_rearm_and_loses_no_eof) {
+/* An owner that re-arms after a read shorter than asked for (not at
+ * would-block) still hears of more data, of an EOF that came in the same
+ * report as the data it read, and of data queued behind urgent data (where
+ * TCP stops a read short with more queued). */
+TEST(a_rearm_after_a_short_read_loses_neither_data_nor_eof) {
   int fds = harness_open_fds();
   rec_owner_t* so = owner_new();
   rec_owner_t* co = owner_new();
@@ -775,8 +803,30 @@ TEST(a_short_read_is_enough_to_rearm_and_loses_no_eof) {
     pony_asio_event_set_readable(cev, false);
     pony_asio_event_resubscribe_read(cev);
 
+    /* Data, urgent data, data: all in one report; the read stops at the
+     * urgent mark with the rest queued behind it. */
+    __atomic_store_n(&poller_released, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&poller_held, 0, __ATOMIC_RELEASE);
+    pony_asio_event_send(hev, ASIO_READ, 0);
+    CHECK(WAIT_UNTIL(__atomic_load_n(&poller_held, __ATOMIC_ACQUIRE), WAIT_MS));
+    reads = rec_count(co, cev, ASIO_READ);
+    CHECK(send(sfd, "ghi", 3, 0) == 3);
+    CHECK(send(sfd, "!", 1, MSG_OOB) == 1);
+    CHECK(send(sfd, "jkl", 3, 0) == 3);
+    __atomic_store_n(&poller_released, 1, __ATOMIC_RELEASE);
+    CHECK(WAIT_UNTIL(rec_count(co, cev, ASIO_READ) > reads, WAIT_MS));
+    CHECK_EQ_INT(pony_os_recv(cev, buf, sizeof buf), 3);
+    pony_asio_event_set_readable(cev, false);
+    pony_asio_event_resubscribe_read(cev);
+    reads = rec_count(co, cev, ASIO_READ);
+    CHECK(WAIT_UNTIL(rec_count(co, cev, ASIO_READ) > reads, WAIT_MS));
+    CHECK_EQ_INT(pony_os_recv(cev, buf, sizeof buf), 3);
+    pony_asio_event_set_readable(cev, false);
+    pony_asio_event_resubscribe_read(cev);
+
     /* Data and the EOF behind it, both in one report of the poller. */
     __atomic_store_n(&poller_released, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&poller_held, 0, __ATOMIC_RELEASE);
     pony_asio_event_send(hev, ASIO_READ, 0);
     CHECK(WAIT_UNTIL(__atomic_load_n(&poller_held, __ATOMIC_ACQUIRE), WAIT_MS));
     reads = rec_count(co, cev, ASIO_READ);
@@ -991,8 +1041,9 @@ int main(void) {
   RUN(connect_events_can_be_cancelled_before_they_report);
   RUN(writev_many_iovecs_under_backpressure);
   RUN(orderly_shutdown_is_eof_and_a_reset_is_econnreset);
-  RUN(a_short_read_is_enough_to_rearm_and_loses_no_eof);
+  RUN(a_rearm_after_a_short_read_loses_neither_data_nor_eof);
   RUN(zero_length_recv_makes_no_call_and_does_not_fail);
+  RUN(writev_of_empty_or_null_buffers);
   RUN(never_blocks_on_blocking_fds);
   RUN(accept_errors_set_errno);
   RUN(keepalive_and_nodelay);

@@ -70,9 +70,8 @@ static void send_all(conn* c, const char* p, size_t n) {
   }
 }
 
-/* Reads until the socket is empty: would-block, or a read shorter than
- * asked for (the library then re-arms without a system call unless an EOF
- * may wait behind the data); returns bytes, -1 on EOF or error. */
+/* Reads until would-block (the re-arm after it costs no system call);
+ * returns bytes, -1 on EOF or error. */
 static long read_some(conn* c) {
   long total = 0;
   for (;;) {
@@ -81,10 +80,7 @@ static long read_some(conn* c) {
       total += (long)n;
       if (c->role == 1) send_all(c, rbuf, n);
       if (c->role == 2) __atomic_add_fetch(&c->received, (long long)n, __ATOMIC_RELEASE);
-      if (n == sizeof rbuf) continue;
-      pony_asio_event_set_readable(c->ev, false);
-      pony_asio_event_resubscribe_read(c->ev);
-      return total;
+      continue;
     }
     if (ponynet_take_error() != 0) return -1;
     pony_asio_event_set_readable(c->ev, false);

@@ -133,7 +133,7 @@ impl<A: Actor> Context<A> {
 impl<A: Actor> Cell<A> {
     pub(crate) fn spawn(shared: Arc<Shared>, state: A) -> ActorRef<A> {
         let cell = Arc::new(Cell {
-            owner: EventOwner::new(std::ptr::null(), schedule_raw::<A>),
+            owner: EventOwner::new(std::ptr::null(), retain_raw::<A>, schedule_raw::<A>),
             state: UnsafeCell::new(state),
             mailbox: Mutex::new(VecDeque::new()),
             mail: AtomicUsize::new(0),
@@ -160,13 +160,20 @@ impl<A: Actor> Cell<A> {
 
     /// Notes that the actor has work; true if it was idle, i.e. if the
     /// caller must queue it.
+    ///
+    /// Always a read-modify-write, also when the state stays (SCHEDULED,
+    /// NOTIFIED): the mail or flags the caller recorded before must be
+    /// ordered against the worker's `swap(RUNNING)`: either this comes
+    /// first and that run sees them, or that comes first, this sees
+    /// RUNNING and makes the worker run again. A plain load here would let
+    /// both sides miss each other (store buffering).
     fn mark_scheduled(&self) -> bool {
         let mut current = self.sched.load(Ordering::Acquire);
         loop {
             let next = match current {
                 IDLE => SCHEDULED,
                 RUNNING => NOTIFIED,
-                _ => return false,
+                other => other,
             };
             match self.sched.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return current == IDLE,
@@ -190,28 +197,37 @@ impl<A: Actor> Cell<A> {
     }
 }
 
-/// `EventOwner`'s way back to the actor, from a raw pointer.
+/// `EventOwner`'s hold on the actor for one notification, taken before it
+/// records the notification: once recorded (the final one above all), the
+/// worker running the actor may drain it and let the actor go.
 ///
 /// # Safety
 /// `target` is the address of a live `Cell<A>` inside an `Arc`.
+unsafe fn retain_raw<A: Actor>(target: *const ()) {
+    // SAFETY: the caller's contract: a live cell.
+    unsafe { Arc::increment_strong_count(target.cast::<Cell<A>>()) };
+}
+
+/// `EventOwner`'s way back to the actor: queues it if it was idle, with
+/// the reference `retain_raw` took, else lets that reference go.
+///
+/// # Safety
+/// `target` holds a strong reference taken by `retain_raw`, which this
+/// consumes.
 unsafe fn schedule_raw<A: Actor>(target: *const ()) {
-    let cell = target.cast::<Cell<A>>();
-    // SAFETY: the cell is alive (it keeps itself alive while it has events).
-    let live = unsafe { &*cell };
-    if live.mark_scheduled() {
-        // SAFETY: as above; the new strong reference goes to the queue.
-        let arc = unsafe {
-            Arc::increment_strong_count(cell);
-            Arc::from_raw(cell)
-        };
-        live.shared.became_active();
-        live.shared.push(arc as Arc<dyn Task>);
+    // SAFETY: the caller's contract: the reference `retain_raw` took.
+    let cell = unsafe { Arc::from_raw(target.cast::<Cell<A>>()) };
+    if cell.mark_scheduled() {
+        cell.shared.became_active();
+        let shared = Arc::clone(&cell.shared);
+        shared.push(cell as Arc<dyn Task>);
     }
 }
 
 impl<A: Actor> Task for Cell<A> {
     fn run(self: Arc<Self>) {
-        self.sched.store(RUNNING, Ordering::Release);
+        // A read-modify-write: see `mark_scheduled`.
+        self.sched.swap(RUNNING, Ordering::AcqRel);
         // SAFETY: borrows `self`'s strong reference for this run without
         // touching the count; ManuallyDrop keeps it from being released.
         let ctx = ManuallyDrop::new(Context { cell: unsafe { Arc::from_raw(Arc::as_ptr(&self)) } });

@@ -45,6 +45,7 @@ pub struct EventOwner {
     /// Whether `overflow` may hold entries: the common drain takes no lock.
     spilled: AtomicBool,
     target: AtomicPtr<()>,
+    retain: unsafe fn(*const ()),
     schedule: unsafe fn(*const ()),
 }
 
@@ -59,14 +60,17 @@ pub struct Taken {
 }
 
 impl EventOwner {
-    /// An owner that calls `schedule(target)` on every notification.
-    pub(crate) fn new(target: *const (), schedule: unsafe fn(*const ())) -> Self {
+    /// An owner that, on every notification, calls `retain(target)`,
+    /// records it, then calls `schedule(target)` (which consumes what
+    /// `retain` took).
+    pub(crate) fn new(target: *const (), retain: unsafe fn(*const ()), schedule: unsafe fn(*const ())) -> Self {
         EventOwner {
             base: Owner { notify: Some(notify) },
             slots: Default::default(),
             overflow: Mutex::new(Vec::new()),
             spilled: AtomicBool::new(false),
             target: AtomicPtr::new(target as *mut ()),
+            retain,
             schedule,
         }
     }
@@ -143,9 +147,13 @@ unsafe extern "C" fn notify(owner: *mut Owner, ev: *mut Event, flags: u32, arg: 
     // SAFETY: the library calls us with the owner pointer we handed out,
     // which points to the `base` field (first, repr(C)) of a live EventOwner.
     let this = unsafe { &*(owner as *const EventOwner) };
-    this.record(ev, flags, arg);
     let target = this.target.load(Ordering::Acquire);
-    // SAFETY: the target outlives its events (the actor keeps itself alive
-    // while it has live events).
+    // SAFETY: the actor is alive: it keeps itself alive while this event
+    // is, and this notification (the final one too) is not recorded yet,
+    // so no worker can have drained it and let the actor go. The hold
+    // taken here keeps it (and this owner, inside it) alive to the end.
+    unsafe { (this.retain)(target) };
+    this.record(ev, flags, arg);
+    // SAFETY: consumes the hold taken above.
     unsafe { (this.schedule)(target) };
 }

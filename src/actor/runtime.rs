@@ -137,14 +137,24 @@ impl Shared {
     /// LIFO slot and runs next on this thread (no thread hop); the task it
     /// displaces goes to the injector when the worker flushes (after the
     /// run or poller turn that made it runnable).
+    ///
+    /// Batching hides the displaced tasks until then: only while every
+    /// other worker is busy too. With one asleep, they go to the injector
+    /// at once, where it finds them (should this worker's run be long).
     pub(crate) fn push(&self, task: Arc<dyn Task>) {
         let mut task = Some(task);
+        let others_asleep = self.sleepers.load(Ordering::Relaxed) > 0;
+        let mut displaced = None;
         with_local(self, |local| {
             if let Some(old) = local.lifo.replace(task.take().expect("task")) {
-                local.displaced.push(old);
+                if others_asleep {
+                    displaced = Some(old);
+                } else {
+                    local.displaced.push(old);
+                }
             }
         });
-        if let Some(task) = task {
+        if let Some(task) = task.or(displaced) {
             self.push_fair(task);
         }
     }
@@ -251,7 +261,10 @@ impl Shared {
             }
             let mut q = lock(&self.injector);
             let first = q.pop_front();
-            let more = (q.len() / 2).min(TAKE_MAX - 1);
+            // More only while every other worker is busy: what this one
+            // holds, the others cannot take (should this run be long).
+            let take = if self.sleepers.load(Ordering::Relaxed) > 0 { 1 } else { TAKE_MAX };
+            let more = (q.len() / 2).min(take - 1);
             local.taken.extend(q.drain(..more));
             self.injected.store(q.len(), Ordering::SeqCst);
             if q.is_empty() {

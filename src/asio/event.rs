@@ -41,15 +41,13 @@ const READABLE: u8 = 1;
 /// An edge came while READABLE was set and was not delivered (ONESHOT): the
 /// next re-arm must ask the kernel again.
 const READ_MISSED: u8 = 2;
-/// The owner's last `pony_os_recv` on this event emptied the socket — it
-/// hit would-block, or returned less than asked for while no close was
-/// seen — and no edge was taken since: the edge-triggered registration
-/// reports the next data by itself, so a re-arm needs no system call.
+/// The owner's last `pony_os_recv` on this event hit would-block and no edge
+/// was taken since: the edge-triggered registration reports the next data
+/// by itself, so a re-arm needs no system call. (A read shorter than asked
+/// for does not count: TCP stops early at urgent data or when a signal is
+/// pending, with more queued behind, and other sockets stop at ancillary
+/// data or record boundaries.)
 const READ_DRAINED: u8 = 4;
-/// The poller saw the peer's close or an error (sticky). A short read may
-/// then have left the EOF or error behind the data while its edge is
-/// spent: only a would-block read counts as draining.
-const READ_CLOSED: u8 = 8;
 
 const MAGIC_LIVE: usize = 0x706f_6e79_6e65_7431;
 const MAGIC_DEAD: usize = 0x6465_6164_6576_656e;
@@ -235,22 +233,6 @@ impl Event {
         self.read_state.fetch_or(READ_DRAINED, Ordering::AcqRel);
     }
 
-    /// The owner's read returned less than it asked for: the socket is
-    /// empty unless a close or error came behind the data (`READ_CLOSED`).
-    /// One read-modify-write, so a close the poller records concurrently
-    /// is either seen here or reported as a fresh edge.
-    pub fn note_read_short(&self) {
-        let _ = self.read_state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-            (s & READ_CLOSED == 0).then_some(s | READ_DRAINED)
-        });
-    }
-
-    /// The poller saw the peer close its side, or an error.
-    pub(crate) fn note_read_closed(&self) {
-        if self.read_state.load(Ordering::Acquire) & READ_CLOSED == 0 {
-            self.read_state.fetch_or(READ_CLOSED, Ordering::AcqRel);
-        }
-    }
 
     /// Marks writeable for a poller delivery; returns the previous value.
     pub(crate) fn mark_writeable(&self) -> bool {

@@ -279,9 +279,6 @@ fn dispatch(e: &mio::event::Event) {
     // EPOLLIN, EPOLLHUP/EPOLLRDHUP (peer closed) and EPOLLERR all mean "a read
     // will not block": it returns data, 0 (EOF) or the pending error.
     let read_ready = e.is_readable() || e.is_read_closed() || e.is_error();
-    if flags & ASIO_READ != 0 && (e.is_read_closed() || e.is_error()) {
-        ev.note_read_closed();
-    }
     if flags & ASIO_READ != 0 && read_ready && ev.take_read_edge(oneshot) {
         out |= ASIO_READ;
     }

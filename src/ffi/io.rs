@@ -59,12 +59,7 @@ pub unsafe extern "C-unwind" fn pony_os_recv(
         // SAFETY: `buf` holds `len` writable bytes (API contract).
         let buf = unsafe { out_bytes(buf, len) }.ok_or_else(Failure::invalid)?;
         match tcp::recv(ev.fd(), buf)? {
-            tcp::Received::Bytes(n) => {
-                if n < len {
-                    ev.note_read_short();
-                }
-                Ok(n)
-            }
+            tcp::Received::Bytes(n) => Ok(n),
             tcp::Received::WouldBlock => {
                 ev.note_read_drained();
                 Ok(0)
@@ -112,8 +107,21 @@ pub unsafe extern "C-unwind" fn pony_os_writev(
         let (Some(n), false) = (n, iov.is_null()) else {
             return Err(Failure::invalid());
         };
+        if n == 1 {
+            // SAFETY: `iov` holds one iovec (checked non-NULL above).
+            let one = unsafe { *iov };
+            if !one.iov_base.is_null() && one.iov_len > 0 && one.iov_len <= isize::MAX as usize {
+                // One buffer: send(2), which the kernel takes without
+                // importing an iovec array (a small write's usual shape).
+                // SAFETY: a non-NULL buffer readable for its length (API contract).
+                let buf = unsafe { std::slice::from_raw_parts(one.iov_base.cast::<u8>(), one.iov_len) };
+                return Ok(tcp::send(ev.fd(), buf)?);
+            }
+        }
         // SAFETY: `iov` holds `iovcnt` iovecs whose buffers are readable
-        // (API contract); IoSlice is ABI-compatible with iovec on Unix.
+        // (API contract); IoSlice is ABI-compatible with iovec on Unix, and
+        // the iovecs go to the kernel as they are (a NULL or empty buffer
+        // included: it answers for them).
         let bufs = unsafe { std::slice::from_raw_parts(iov.cast::<IoSlice<'_>>(), n) };
         Ok(tcp::writev(ev.fd(), bufs)?)
     })
@@ -129,4 +137,44 @@ pub extern "C" fn pony_os_writev_max() -> c_int {
 #[no_mangle]
 pub extern "C" fn pony_os_errno() -> c_int {
     call(0, os::errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::event::{pony_asio_event_create, pony_asio_event_destroy, pony_asio_event_unsubscribe};
+    use crate::ffi::lifecycle::ponynet_take_error;
+    use crate::ffi::types::Owner;
+
+    unsafe extern "C" fn ignore(_o: *mut Owner, _ev: *mut Event, _flags: u32, _arg: u32) {}
+
+    /// Built in debug, this also checks that no slice is made from a NULL
+    /// buffer (a precondition the standard library asserts).
+    #[test]
+    fn writev_of_a_null_or_empty_buffer_reads_nothing() {
+        let mut sv = [0; 2];
+        // SAFETY: plain socketpair into a 2-int array.
+        assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) }, 0);
+        // The final notification may come after this test returns: the
+        // owner must outlive it.
+        let owner: &'static mut Owner = Box::leak(Box::new(Owner { notify: Some(ignore) }));
+        // SAFETY: a live owner and our fd; the event is disposed below.
+        let ev = unsafe { pony_asio_event_create(owner, sv[0], crate::asio::event::ASIO_READ, 0, false) };
+        assert!(!ev.is_null());
+        for base in [std::ptr::null_mut(), b"".as_ptr().cast_mut().cast()] {
+            let iov = libc::iovec { iov_base: base, iov_len: 0 };
+            // SAFETY: a live event and one iovec.
+            assert_eq!(unsafe { pony_os_writev(ev, &iov, 1) }, 0);
+            assert_eq!(ponynet_take_error(), 0);
+        }
+        // SAFETY: as above.
+        unsafe {
+            pony_asio_event_unsubscribe(ev);
+            libc::close(sv[0]);
+            libc::close(sv[1]);
+        }
+        // The final notification goes to `ignore`; destroy frees the record after it.
+        // SAFETY: our event, unsubscribed.
+        unsafe { pony_asio_event_destroy(ev) };
+    }
 }

@@ -479,8 +479,6 @@ impl ConnActor {
     fn read_loop(&mut self) {
         let mut sum = 0;
         let mut calls = 0;
-        // The last read returned less than asked for: the socket is empty.
-        let mut emptied = false;
         while self.conn.phase == Phase::Open && !self.conn.muted {
             // Deliver what is already here.
             while let Some(data) = self.next_piece() {
@@ -501,13 +499,6 @@ impl ConnActor {
                 return;
             }
             let Some(ev) = self.conn.event else { return };
-            if emptied {
-                // As a would-block would say, one read sooner: the library
-                // re-arms without a system call unless an EOF or error may
-                // wait behind the data (then it asks the kernel again).
-                self.wait_readable(ev);
-                return;
-            }
             if sum >= self.conn.sizes.yield_after_reading {
                 self.read_again();
                 return;
@@ -525,7 +516,6 @@ impl ConnActor {
                     // SAFETY: pony_os_recv initialised the first `n` spare bytes.
                     unsafe { buf.set_len(buf.len() + n) };
                     sum += n;
-                    emptied = n < room;
                 }
                 Ok(Recv::WouldBlock) => {
                     self.wait_readable(ev);

@@ -142,11 +142,6 @@ pub fn send(fd: c_int, buf: &[u8]) -> io::Result<usize> {
 /// sendmsg(2) of several buffers with `MSG_DONTWAIT | MSG_NOSIGNAL`:
 /// bytes sent (maybe fewer than all), 0 if it would block.
 pub fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    if let [one] = bufs {
-        // One buffer: send(2), which the kernel takes without importing an
-        // iovec array (a small write's most common shape).
-        return send(fd, one);
-    }
     loop {
         if let Some(r) = sent(with_fd(fd, |s| {
             s.send_vectored_with_flags(bufs, SEND_FLAGS)
