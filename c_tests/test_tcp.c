@@ -853,6 +853,32 @@ TEST(a_rearm_after_a_short_read_loses_neither_data_nor_eof) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+/* On a socket that is not TCP a short read does not mean empty: a
+ * SOCK_SEQPACKET read returns one record with the next queued behind it.
+ * The re-arm after it must report the next record. */
+TEST(a_rearm_after_a_short_read_of_a_record_reports_the_next) {
+  int fds = harness_open_fds();
+  rec_owner_t* o = owner_new();
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+  CHECK(send(sv[1], "one", 3, 0) == 3);
+  CHECK(send(sv[1], "two", 3, 0) == 3);
+  pony_asio_event_t* ev = pony_asio_event_create(&o->base, sv[0], RW_ONESHOT, 0, false);
+  CHECK(WAIT_UNTIL(rec_count(o, ev, ASIO_READ) == 1, WAIT_MS));
+  char buf[64];
+  CHECK_EQ_INT(pony_os_recv(ev, buf, sizeof buf), 3);
+  pony_asio_event_set_readable(ev, false);
+  pony_asio_event_resubscribe_read(ev);
+  CHECK(WAIT_UNTIL(rec_count(o, ev, ASIO_READ) == 2, WAIT_MS));
+  CHECK_EQ_INT(pony_os_recv(ev, buf, sizeof buf), 3);
+  CHECK(memcmp(buf, "two", 3) == 0);
+  dispose(o, ev);
+  close(sv[0]);
+  close(sv[1]);
+  owner_free(o);
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
 TEST(keepalive_and_nodelay) {
   int fds = harness_open_fds();
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -1042,6 +1068,7 @@ int main(void) {
   RUN(writev_many_iovecs_under_backpressure);
   RUN(orderly_shutdown_is_eof_and_a_reset_is_econnreset);
   RUN(a_rearm_after_a_short_read_loses_neither_data_nor_eof);
+  RUN(a_rearm_after_a_short_read_of_a_record_reports_the_next);
   RUN(zero_length_recv_makes_no_call_and_does_not_fail);
   RUN(writev_of_empty_or_null_buffers);
   RUN(never_blocks_on_blocking_fds);

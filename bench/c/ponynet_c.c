@@ -70,7 +70,8 @@ static void send_all(conn* c, const char* p, size_t n) {
   }
 }
 
-/* Reads until would-block (the re-arm after it costs no system call);
+/* Reads until would-block or a short read (on TCP the library then
+ * re-arms without a system call unless something may be left behind);
  * returns bytes, -1 on EOF or error. */
 static long read_some(conn* c) {
   long total = 0;
@@ -80,7 +81,10 @@ static long read_some(conn* c) {
       total += (long)n;
       if (c->role == 1) send_all(c, rbuf, n);
       if (c->role == 2) __atomic_add_fetch(&c->received, (long long)n, __ATOMIC_RELEASE);
-      continue;
+      if (n == sizeof rbuf) continue;
+      pony_asio_event_set_readable(c->ev, false);
+      pony_asio_event_resubscribe_read(c->ev);
+      return total;
     }
     if (ponynet_take_error() != 0) return -1;
     pony_asio_event_set_readable(c->ev, false);

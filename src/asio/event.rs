@@ -41,13 +41,23 @@ const READABLE: u8 = 1;
 /// An edge came while READABLE was set and was not delivered (ONESHOT): the
 /// next re-arm must ask the kernel again.
 const READ_MISSED: u8 = 2;
-/// The owner's last `pony_os_recv` on this event hit would-block and no edge
-/// was taken since: the edge-triggered registration reports the next data
-/// by itself, so a re-arm needs no system call. (A read shorter than asked
-/// for does not count: TCP stops early at urgent data or when a signal is
-/// pending, with more queued behind, and other sockets stop at ancillary
-/// data or record boundaries.)
+/// The owner's last `pony_os_recv` on this event emptied the socket and no
+/// edge was taken since: the edge-triggered registration reports the next
+/// data by itself, so a re-arm needs no system call. Emptied: it hit
+/// would-block; or, on a TCP socket, it returned less than asked for while
+/// the poller had seen no close, error or urgent data (`READ_UNSURE`) — a
+/// TCP read stops short with more queued only at urgent data or at a FIN.
+/// Other sockets stop short at ancillary data or record boundaries.
 const READ_DRAINED: u8 = 4;
+/// The poller saw the peer's close, an error or urgent data on this event
+/// (sticky): a short read may have left the rest behind while its edge is
+/// spent, so only would-block counts as emptying.
+const READ_UNSURE: u8 = 8;
+
+/// `stream_kind`: not probed yet, a TCP socket, anything else.
+const KIND_UNKNOWN: u8 = 0;
+const KIND_TCP: u8 = 1;
+const KIND_OTHER: u8 = 2;
 
 const MAGIC_LIVE: usize = 0x706f_6e79_6e65_7431;
 const MAGIC_DEAD: usize = 0x6465_6164_6576_656e;
@@ -70,6 +80,9 @@ pub struct Event {
     wants_noisy: bool,
     /// Whether the caller's fd is non-blocking: 0 not known yet, 1 yes, 2 no.
     fd_nonblocking: AtomicU8,
+    /// Whether the fd is a TCP socket (`KIND_*`), probed at the first short
+    /// read.
+    stream_kind: AtomicU8,
     life: AtomicU8,
     subscription: Mutex<Subscription>,
 }
@@ -121,6 +134,7 @@ impl Event {
             writeable: AtomicBool::new(false),
             wants_noisy: noisy,
             fd_nonblocking: AtomicU8::new(0),
+            stream_kind: AtomicU8::new(KIND_UNKNOWN),
             life: AtomicU8::new(0),
             subscription: Mutex::new(Subscription::default()),
         });
@@ -233,6 +247,33 @@ impl Event {
         self.read_state.fetch_or(READ_DRAINED, Ordering::AcqRel);
     }
 
+    /// The owner's read returned less than it asked for: on a TCP socket
+    /// (`is_tcp` probes once) that empties it unless `READ_UNSURE`. One
+    /// read-modify-write, so what the poller notes meanwhile is either seen
+    /// here or arrives as a fresh edge.
+    pub fn note_read_short(&self, is_tcp: impl FnOnce() -> bool) {
+        let kind = match self.stream_kind.load(Ordering::Acquire) {
+            KIND_UNKNOWN => {
+                let kind = if is_tcp() { KIND_TCP } else { KIND_OTHER };
+                self.stream_kind.store(kind, Ordering::Release);
+                kind
+            }
+            kind => kind,
+        };
+        if kind == KIND_TCP {
+            let _ = self.read_state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & READ_UNSURE == 0).then_some(s | READ_DRAINED)
+            });
+        }
+    }
+
+    /// The poller saw the peer's close, an error or urgent data.
+    pub(crate) fn note_read_unsure(&self) {
+        if self.read_state.load(Ordering::Acquire) & READ_UNSURE == 0 {
+            self.read_state.fetch_or(READ_UNSURE, Ordering::AcqRel);
+        }
+    }
+
 
     /// Marks writeable for a poller delivery; returns the previous value.
     pub(crate) fn mark_writeable(&self) -> bool {
@@ -253,9 +294,10 @@ impl Event {
     fn interest(flags: u32) -> mio::Interest {
         let read = flags & (ASIO_READ | ASIO_TIMER | ASIO_SIGNAL) != 0;
         match (read, flags & ASIO_WRITE != 0) {
-            (_, false) => mio::Interest::READABLE,
+            // PRIORITY: urgent data must be seen (`READ_UNSURE`).
+            (_, false) => mio::Interest::READABLE | mio::Interest::PRIORITY,
             (false, true) => mio::Interest::WRITABLE,
-            (true, true) => mio::Interest::READABLE | mio::Interest::WRITABLE,
+            (true, true) => mio::Interest::READABLE | mio::Interest::PRIORITY | mio::Interest::WRITABLE,
         }
     }
 

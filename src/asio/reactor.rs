@@ -278,7 +278,10 @@ fn dispatch(e: &mio::event::Event) {
 
     // EPOLLIN, EPOLLHUP/EPOLLRDHUP (peer closed) and EPOLLERR all mean "a read
     // will not block": it returns data, 0 (EOF) or the pending error.
-    let read_ready = e.is_readable() || e.is_read_closed() || e.is_error();
+    let read_ready = e.is_readable() || e.is_read_closed() || e.is_error() || e.is_priority();
+    if flags & ASIO_READ != 0 && (e.is_read_closed() || e.is_error() || e.is_priority()) {
+        ev.note_read_unsure();
+    }
     if flags & ASIO_READ != 0 && read_ready && ev.take_read_edge(oneshot) {
         out |= ASIO_READ;
     }

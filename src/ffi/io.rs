@@ -59,7 +59,12 @@ pub unsafe extern "C-unwind" fn pony_os_recv(
         // SAFETY: `buf` holds `len` writable bytes (API contract).
         let buf = unsafe { out_bytes(buf, len) }.ok_or_else(Failure::invalid)?;
         match tcp::recv(ev.fd(), buf)? {
-            tcp::Received::Bytes(n) => Ok(n),
+            tcp::Received::Bytes(n) => {
+                if n < len {
+                    ev.note_read_short(|| tcp::is_tcp(ev.fd()));
+                }
+                Ok(n)
+            }
             tcp::Received::WouldBlock => {
                 ev.note_read_drained();
                 Ok(0)

@@ -479,6 +479,8 @@ impl ConnActor {
     fn read_loop(&mut self) {
         let mut sum = 0;
         let mut calls = 0;
+        // The last read returned less than asked for: the socket is empty.
+        let mut emptied = false;
         while self.conn.phase == Phase::Open && !self.conn.muted {
             // Deliver what is already here.
             while let Some(data) = self.next_piece() {
@@ -499,6 +501,14 @@ impl ConnActor {
                 return;
             }
             let Some(ev) = self.conn.event else { return };
+            if emptied {
+                // The read stopped short: the socket is most likely empty.
+                // The re-arm asks the kernel again unless the library knows
+                // it is (a TCP socket with no close, error or urgent data
+                // seen), so stopping here loses nothing.
+                self.wait_readable(ev);
+                return;
+            }
             if sum >= self.conn.sizes.yield_after_reading {
                 self.read_again();
                 return;
@@ -516,6 +526,7 @@ impl ConnActor {
                     // SAFETY: pony_os_recv initialised the first `n` spare bytes.
                     unsafe { buf.set_len(buf.len() + n) };
                     sum += n;
+                    emptied = n < room;
                 }
                 Ok(Recv::WouldBlock) => {
                     self.wait_readable(ev);

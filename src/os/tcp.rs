@@ -99,6 +99,11 @@ fn readable_now(fd: c_int) -> io::Result<bool> {
     }
 }
 
+/// getsockopt(2) `SO_PROTOCOL`: whether `fd` is a TCP socket.
+pub fn is_tcp(fd: c_int) -> bool {
+    with_fd(fd, |s| s.protocol()).ok().flatten() == Some(socket2::Protocol::TCP)
+}
+
 /// recv(2) with `MSG_DONTWAIT`. An empty `buf` makes no system call (a
 /// 0-byte read could not be told from the peer's shutdown): `Bytes(0)`.
 pub fn recv(fd: c_int, buf: &mut [MaybeUninit<u8>]) -> io::Result<Received> {
