@@ -99,9 +99,19 @@ fn readable_now(fd: c_int) -> io::Result<bool> {
     }
 }
 
-/// getsockopt(2) `SO_PROTOCOL`: whether `fd` is a TCP socket.
+/// getsockopt(2) `SO_PROTOCOL` and `TCP_ULP`: whether `fd` is a plain TCP
+/// socket — no upper-layer protocol such as kernel TLS, whose reads stop
+/// at record boundaries.
 pub fn is_tcp(fd: c_int) -> bool {
-    with_fd(fd, |s| s.protocol()).ok().flatten() == Some(socket2::Protocol::TCP)
+    if with_fd(fd, |s| s.protocol()).ok().flatten() != Some(socket2::Protocol::TCP) {
+        return false;
+    }
+    let mut ulp = [0u8; 16];
+    let mut len = ulp.len() as libc::socklen_t;
+    // SAFETY: a 16-byte buffer and its length; an fd that is not a socket
+    // or a kernel without TCP_ULP makes it fail, touching nothing.
+    let rc = unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_ULP, ulp.as_mut_ptr().cast(), &mut len) };
+    rc != 0 || len == 0 || ulp[0] == 0
 }
 
 /// recv(2) with `MSG_DONTWAIT`. An empty `buf` makes no system call (a
@@ -192,6 +202,18 @@ pub fn set_nodelay(fd: c_int, on: bool) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_plain_tcp_socket_is_tcp() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let stream = std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        assert!(is_tcp(std::os::fd::AsRawFd::as_raw_fd(&stream)));
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        assert!(!is_tcp(std::os::fd::AsRawFd::as_raw_fd(&udp)));
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        assert!(!is_tcp(std::os::fd::AsRawFd::as_raw_fd(&a)));
+        assert!(!is_tcp(-1));
+    }
 
     /// ABI.md §5: ENOBUFS on a TCP send is "would block" (0), not a failure;
     /// the kernel gives it only under memory pressure, so the mapping is
