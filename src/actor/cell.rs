@@ -197,9 +197,9 @@ impl<A: Actor> Cell<A> {
     }
 }
 
-/// `EventOwner`'s hold on the actor for one notification, taken before it
-/// records the notification: once recorded (the final one above all), the
-/// worker running the actor may drain it and let the actor go.
+/// `EventOwner`'s hold on the actor for its final notification, taken
+/// before it is recorded: once recorded, the worker running the actor may
+/// drain it and let the actor go.
 ///
 /// # Safety
 /// `target` is the address of a live `Cell<A>` inside an `Arc`.
@@ -208,20 +208,31 @@ unsafe fn retain_raw<A: Actor>(target: *const ()) {
     unsafe { Arc::increment_strong_count(target.cast::<Cell<A>>()) };
 }
 
-/// `EventOwner`'s way back to the actor: queues it if it was idle, with
-/// the reference `retain_raw` took, else lets that reference go.
+/// `EventOwner`'s way back to the actor: queues it if it was idle. With
+/// `held`, the reference `retain_raw` took goes to the queue (or is let
+/// go); without, one is taken only if the actor is queued.
 ///
 /// # Safety
-/// `target` holds a strong reference taken by `retain_raw`, which this
-/// consumes.
-unsafe fn schedule_raw<A: Actor>(target: *const ()) {
+/// `target` is the address of a live `Cell<A>` inside an `Arc`; with
+/// `held`, one strong reference to it is the caller's to give.
+unsafe fn schedule_raw<A: Actor>(target: *const (), held: bool) {
+    let cell = target.cast::<Cell<A>>();
     // SAFETY: the caller's contract: the reference `retain_raw` took.
-    let cell = unsafe { Arc::from_raw(target.cast::<Cell<A>>()) };
-    if cell.mark_scheduled() {
-        cell.shared.became_active();
-        let shared = Arc::clone(&cell.shared);
-        shared.push(cell as Arc<dyn Task>);
+    let hold = held.then(|| unsafe { Arc::from_raw(cell) });
+    // SAFETY: the caller's contract: a live cell (kept so by `hold`, if any).
+    let live = unsafe { &*cell };
+    if live.mark_scheduled() {
+        let arc = hold.unwrap_or_else(|| {
+            // SAFETY: a live cell; the new strong reference goes to the queue.
+            unsafe {
+                Arc::increment_strong_count(cell);
+                Arc::from_raw(cell)
+            }
+        });
+        live.shared.became_active();
+        live.shared.push(arc as Arc<dyn Task>);
     }
+    // A hold that did not go to the queue is let go here, after the last use.
 }
 
 impl<A: Actor> Task for Cell<A> {

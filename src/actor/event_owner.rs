@@ -46,7 +46,7 @@ pub struct EventOwner {
     spilled: AtomicBool,
     target: AtomicPtr<()>,
     retain: unsafe fn(*const ()),
-    schedule: unsafe fn(*const ()),
+    schedule: unsafe fn(*const (), bool),
 }
 
 /// One notification taken from an owner: the event, its flags, its arg.
@@ -60,10 +60,14 @@ pub struct Taken {
 }
 
 impl EventOwner {
-    /// An owner that, on every notification, calls `retain(target)`,
-    /// records it, then calls `schedule(target)` (which consumes what
-    /// `retain` took).
-    pub(crate) fn new(target: *const (), retain: unsafe fn(*const ()), schedule: unsafe fn(*const ())) -> Self {
+    /// An owner that records each notification and calls
+    /// `schedule(target, held)`; for the final one it first calls
+    /// `retain(target)`, and `held` says `schedule` consumes that hold.
+    pub(crate) fn new(
+        target: *const (),
+        retain: unsafe fn(*const ()),
+        schedule: unsafe fn(*const (), bool),
+    ) -> Self {
         EventOwner {
             base: Owner { notify: Some(notify) },
             slots: Default::default(),
@@ -148,12 +152,17 @@ unsafe extern "C" fn notify(owner: *mut Owner, ev: *mut Event, flags: u32, arg: 
     // which points to the `base` field (first, repr(C)) of a live EventOwner.
     let this = unsafe { &*(owner as *const EventOwner) };
     let target = this.target.load(Ordering::Acquire);
-    // SAFETY: the actor is alive: it keeps itself alive while this event
-    // is, and this notification (the final one too) is not recorded yet,
-    // so no worker can have drained it and let the actor go. The hold
-    // taken here keeps it (and this owner, inside it) alive to the end.
-    unsafe { (this.retain)(target) };
+    // The actor keeps itself alive while this event is live. Only the
+    // final notification ends that: once it is recorded, the worker running
+    // the actor may drain it and let the actor go, so for it a hold is
+    // taken first, before anything is recorded.
+    let is_final = flags == ASIO_DISPOSABLE;
+    if is_final {
+        // SAFETY: alive, as the event is and its end is not recorded yet.
+        unsafe { (this.retain)(target) };
+    }
     this.record(ev, flags, arg);
-    // SAFETY: consumes the hold taken above.
-    unsafe { (this.schedule)(target) };
+    // SAFETY: alive: the event still is (not final), or the hold taken
+    // above (final), which `schedule` then consumes.
+    unsafe { (this.schedule)(target, is_final) };
 }
