@@ -101,6 +101,12 @@ static bool make_pair(rec_owner_t* co, pony_asio_event_t* lev, const char* port,
   return CHECK(*sfd > 0);
 }
 
+/* A local socket pair of `type` whose first end `o` watches with `flags`. */
+static pony_asio_event_t* watched_pair(rec_owner_t* o, int type, uint32_t flags, int sv[2]) {
+  CHECK(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == 0);
+  return pony_asio_event_create(&o->base, sv[0], flags, 0, false);
+}
+
 static bool cloexec_nonblock(int fd) {
   return (fcntl(fd, F_GETFD) & FD_CLOEXEC) && (fcntl(fd, F_GETFL) & O_NONBLOCK);
 }
@@ -638,8 +644,7 @@ TEST(writev_of_empty_or_null_buffers) {
   int fds = harness_open_fds();
   rec_owner_t* o = owner_new();
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  pony_asio_event_t* ev = pony_asio_event_create(&o->base, sv[0], ASIO_READ, 0, false);
+  pony_asio_event_t* ev = watched_pair(o, SOCK_STREAM, ASIO_READ, sv);
   struct iovec null_empty = {NULL, 0};
   ponynet_take_error();
   CHECK_EQ_INT(pony_os_writev(ev, &null_empty, 1), 0);
@@ -663,8 +668,7 @@ TEST(zero_length_recv_makes_no_call_and_does_not_fail) {
   int fds = harness_open_fds();
   rec_owner_t* o = owner_new();
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-  pony_asio_event_t* ev = pony_asio_event_create(&o->base, sv[0], ASIO_READ, 0, false);
+  pony_asio_event_t* ev = watched_pair(o, SOCK_STREAM, ASIO_READ, sv);
   /* The peer has closed: a real read would report EOF. */
   close(sv[1]);
   char buf[4];
@@ -697,8 +701,7 @@ TEST(never_blocks_on_blocking_fds) {
   int fds = harness_open_fds();
   rec_owner_t* o = owner_new();
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0); /* blocking */
-  pony_asio_event_t* ev = pony_asio_event_create(&o->base, sv[0], ASIO_READ, 0, false);
+  pony_asio_event_t* ev = watched_pair(o, SOCK_STREAM, ASIO_READ, sv); /* blocking */
   char buf[4096];
   memset(buf, 'q', sizeof buf);
   CHECK_EQ_INT(pony_os_recv(ev, buf, sizeof buf), 0);
@@ -747,8 +750,7 @@ TEST(accept_errors_set_errno) {
   CHECK_EQ_INT(pony_os_accept(NULL), -1);
   CHECK_EQ_INT(errno, EINVAL);
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-  pony_asio_event_t* ev = pony_asio_event_create(&o->base, sv[0], ASIO_READ, 0, false);
+  pony_asio_event_t* ev = watched_pair(o, SOCK_STREAM | SOCK_NONBLOCK, ASIO_READ, sv);
   errno = 0;
   CHECK_EQ_INT(pony_os_accept(ev), -1); /* not a listener */
   CHECK_EQ_INT(errno, EINVAL);
