@@ -756,6 +756,7 @@ impl ConnActor {
 mod tests {
     use super::*;
     use crate::actor::Runtime;
+    use crate::net::test_sockets::{blackhole, syn_sent_to};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
@@ -793,26 +794,6 @@ mod tests {
         fn closed(&mut self, _conn: &mut TcpConn) {
             self.log.push("closed");
         }
-    }
-
-    /// A listener whose accept queue is full: connects to it hang in SYN_SENT.
-    fn blackhole(addr: &str) -> Option<(socket2::Socket, std::net::TcpStream, u16)> {
-        let addr: std::net::SocketAddr = addr.parse().ok()?;
-        let l = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None).ok()?;
-        l.bind(&addr.into()).ok()?;
-        l.listen(0).ok()?;
-        let local = l.local_addr().ok()?.as_socket()?;
-        let filler = std::net::TcpStream::connect_timeout(&local, Duration::from_secs(5)).ok()?;
-        Some((l, filler, local.port()))
-    }
-
-    fn syn_sent_to(port: u16) -> usize {
-        let needle = format!(":{port:04X} 02");
-        ["/proc/net/tcp", "/proc/net/tcp6"]
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .map(|t| t.lines().filter(|l| l.contains(&needle)).count())
-            .sum()
     }
 
     fn run(targets: Vec<(String, String)>, close_at: Option<u32>) -> Vec<String> {

@@ -39,6 +39,8 @@ mod notify;
 mod read_buffer;
 pub mod sockopt;
 mod tcp_conn;
+#[cfg(test)]
+mod test_sockets;
 mod udp;
 mod write_queue;
 
