@@ -234,11 +234,12 @@ impl CText {
     }
 }
 
-/// Connect attempts one `connect_tcp` reports at most.
-pub(crate) const MAX_CONNECT_EVENTS: usize = 16;
+/// Connect attempts one connection has in flight at most (one per
+/// resolved address).
+const MAX_CONNECT_EVENTS: usize = 16;
 
-/// `ponynet_os_connect_tcp_events`: starts up to `max` connect attempts
-/// (at most `MAX_CONNECT_EVENTS`) and returns their events.
+/// `ponynet_os_connect_tcp_events`: starts up to `MAX_CONNECT_EVENTS`
+/// connect attempts and returns their events.
 pub(crate) fn connect_tcp(
     owner: *mut Owner,
     host: &str,
@@ -246,14 +247,12 @@ pub(crate) fn connect_tcp(
     from: &str,
     version: IpVersion,
     flags: u32,
-    max: usize,
 ) -> Vec<AsioEvent> {
     let (Some(host), Some(service), Some(from)) = (c_string(host), c_string(service), c_string(from)) else {
         return Vec::new();
     };
     let mut events = [std::ptr::null_mut::<Event>(); MAX_CONNECT_EVENTS];
-    let max = max.min(MAX_CONNECT_EVENTS);
-    let cap = c_int::try_from(max).unwrap_or(c_int::MAX);
+    let cap = MAX_CONNECT_EVENTS as c_int;
     // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
     // the strings are NUL-terminated and outlive the call; `events` holds
     // `cap` writable pointers.
@@ -269,7 +268,7 @@ pub(crate) fn connect_tcp(
             cap,
         )
     };
-    let n = usize::try_from(n).unwrap_or(0).min(max);
+    let n = usize::try_from(n).unwrap_or(0).min(MAX_CONNECT_EVENTS);
     events[..n].iter().filter_map(|&ev| AsioEvent::from_raw(ev)).collect()
 }
 

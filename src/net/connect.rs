@@ -6,11 +6,8 @@
 use super::abi::{self, AsioEvent, IpVersion, READ_WRITE_ONESHOT};
 use crate::ffi::types::Owner;
 
-/// Attempts one connection can have in flight (one per resolved address).
-const MAX_ATTEMPTS: usize = 16;
-
 /// Starts one attempt per stream address of `host`/`service`; returns
 /// their events (empty if none could start: no name, no route, ...).
 pub(crate) fn start(owner: *mut Owner, host: &str, service: &str, from: &str, version: IpVersion) -> Vec<AsioEvent> {
-    abi::connect_tcp(owner, host, service, from, version, READ_WRITE_ONESHOT, MAX_ATTEMPTS)
+    abi::connect_tcp(owner, host, service, from, version, READ_WRITE_ONESHOT)
 }
