@@ -336,9 +336,14 @@ int ponynet_os_connect_tcp_events(struct ponynet_owner_t *owner, const char *hos
 
 // Accepts a pending connection of the listening event `listen_ev`: a new
 // non-blocking, close-on-exec fd; 0 when none is pending; -1 on error with
-// errno set. Never blocks, even on a blocking listener. After a failure for
-// lack of fds (`EMFILE`, `ENFILE`), the connections still queued are
-// offered again (a READ notification) once fds are free.
+// errno set. Never blocks, even on a blocking listener. The fd is never 0,
+// 1 or 2 (a process that closed those gets a higher one). After a failure
+// for lack of fds (`EMFILE`, `ENFILE`), the connections still queued are
+// offered again (a READ notification) once fds are free, and until then a
+// re-arm of the listener asks the kernel nothing (so an owner that
+// re-arms after the failure does not spin). In a Pony program that
+// failure answers 0 ("none pending") instead, since Pony's listener
+// retries a -1 at once.
 int pony_os_accept(struct pony_asio_event_t *listen_ev);
 
 // Whether the socket has no pending error (`SO_ERROR` is 0): check it on

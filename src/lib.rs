@@ -17,3 +17,4 @@ pub mod ffi;
 pub mod host;
 pub mod net;
 pub mod os;
+pub(crate) mod sync;

@@ -7,6 +7,7 @@
 //! either order; whichever comes second frees the record.
 
 use super::reactor::{self, Pending, Reactor};
+use super::slots::Token;
 use super::{registry, signal, thread};
 use crate::ffi::types::Owner;
 use crate::host::delivery::{self, OwnerTag};
@@ -78,12 +79,20 @@ pub struct Event {
     read_state: AtomicU8,
     writeable: AtomicBool,
     wants_noisy: bool,
+    /// A timer or signal event: the fd is the library's own.
+    owns_fd: bool,
     /// Whether the caller's fd is non-blocking: 0 not known yet, 1 yes, 2 no.
     fd_nonblocking: AtomicU8,
     /// Whether the fd is a TCP socket (`KIND_*`), probed at the first short
     /// read.
     stream_kind: AtomicU8,
     life: AtomicU8,
+    /// An accept on this listener failed for lack of fds: the re-offer
+    /// (`reoffer`) re-arms it, not the owner's resubscribe, which would
+    /// find the backlog ready at once and spin.
+    starved: AtomicBool,
+    /// The poller token: set once, before the first registration.
+    token: Token,
     subscription: Mutex<Subscription>,
 }
 
@@ -97,6 +106,8 @@ unsafe impl Sync for Event {}
 /// setnsec and the reading of library-owned fds.
 #[derive(Default)]
 struct Subscription {
+    /// `unsubscribe` ran: nothing may register the event again.
+    ended: bool,
     registered: bool,
     counted_noisy: bool,
     signal_slot: Option<signal::Slot>,
@@ -123,7 +134,7 @@ impl Event {
         let tag = unsafe { delivery::adopt_owner(owner) }?;
         reactor::get().ok()?;
         let owns_fd = flags & (ASIO_TIMER | ASIO_SIGNAL) != 0;
-        let event = Box::new(Event {
+        let mut event = Box::new(Event {
             magic: AtomicUsize::new(0),
             owner,
             tag,
@@ -133,17 +144,24 @@ impl Event {
             read_state: AtomicU8::new(0),
             writeable: AtomicBool::new(false),
             wants_noisy: noisy,
+            owns_fd,
             fd_nonblocking: AtomicU8::new(0),
             stream_kind: AtomicU8::new(KIND_UNKNOWN),
             life: AtomicU8::new(0),
+            starved: AtomicBool::new(false),
+            token: Token(0),
             subscription: Mutex::new(Subscription::default()),
         });
+        let addr: *mut Event = &mut *event;
+        let Some(token) = registry::admit(addr) else {
+            delivery::release_owner(&event);
+            return None;
+        };
+        event.token = token;
+        event.magic.store(addr as usize ^ MAGIC_LIVE, Ordering::Release);
         let ptr = NonNull::from(Box::leak(event));
         // SAFETY: just leaked; valid until freed by `release`.
-        let ev = unsafe { ptr.as_ref() };
-        ev.magic.store(ptr.as_ptr() as usize ^ MAGIC_LIVE, Ordering::Release);
-        registry::insert(ptr.as_ptr() as usize);
-        ev.subscribe();
+        unsafe { ptr.as_ref() }.subscribe();
         Some(ptr)
     }
 
@@ -286,8 +304,8 @@ impl Event {
         self.subscription.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn token(&self) -> usize {
-        self as *const Event as usize
+    fn token(&self) -> Token {
+        self.token
     }
 
     /// The mio interest for these flags (never empty: mio requires one).
@@ -307,7 +325,7 @@ impl Event {
         let Ok(reactor) = reactor::get() else { return };
         let mut sub = self.lock();
         let flags = self.flags();
-        if flags == ASIO_DISPOSABLE {
+        if sub.ended {
             return;
         }
         if self.wants_noisy && !sub.counted_noisy {
@@ -349,12 +367,19 @@ impl Event {
     /// Deregisters; closes the library's own fd; the flags become
     /// `ASIO_DISPOSABLE` and one final notification is queued. A second
     /// call is a no-op.
+    ///
+    /// Queuing the final notification is this call's last touch of the
+    /// event: from then on the poller may deliver it and the owner free
+    /// the event, so the subscription lock is released before.
     pub fn unsubscribe(&self) {
         let Ok(reactor) = reactor::get() else { return };
         let mut sub = self.lock();
-        if self.is_disposable() {
+        if sub.ended {
             return;
         }
+        sub.ended = true;
+        // From here `send` and the poller drop whatever comes for the event.
+        self.flags.store(ASIO_DISPOSABLE, Ordering::Release);
         let fd = self.fd();
         if sub.registered {
             // The caller may have closed its fd already (epoll then forgot it).
@@ -364,7 +389,7 @@ impl Event {
         if let Some(slot) = sub.signal_slot.take() {
             signal::unwatch(slot);
         }
-        if self.flags() & (ASIO_TIMER | ASIO_SIGNAL) != 0 && fd >= 0 {
+        if self.owns_fd && fd >= 0 {
             let _ = os::close(fd);
             self.fd.store(-1, Ordering::Release);
         }
@@ -372,8 +397,8 @@ impl Event {
             sub.counted_noisy = false;
             noisy::remove();
         }
-        reactor.push_final(self, || self.flags.store(ASIO_DISPOSABLE, Ordering::Release));
         drop(sub);
+        reactor.push_final(NonNull::from(self));
         thread::ensure_running();
     }
 
@@ -381,7 +406,10 @@ impl Event {
     /// false; if the fd is ready already, a notification follows.
     pub fn resubscribe(&self) {
         let flags = self.flags();
-        let rearm_read = flags & ASIO_READ != 0 && !self.readable() && self.read_rearm_needs_kernel();
+        let rearm_read = flags & ASIO_READ != 0
+            && !self.readable()
+            && !self.starved.load(Ordering::Acquire)
+            && self.read_rearm_needs_kernel();
         let rearm_write = flags & ASIO_WRITE != 0 && !self.writeable();
         if !(rearm_read || rearm_write) {
             return;
@@ -427,8 +455,12 @@ impl Event {
     }
 
     /// Queues a notification as if the poller had seen it; dropped once the
-    /// event is disposable.
+    /// event is disposable. Flags `ASIO_DISPOSABLE` are refused: only
+    /// `unsubscribe` makes the final notification.
     pub fn send(&self, flags: u32, arg: u32) {
+        if flags == ASIO_DISPOSABLE {
+            return;
+        }
         let Ok(reactor) = reactor::get() else { return };
         reactor.push(Pending::notify(self, flags, arg));
         thread::ensure_running();
@@ -440,7 +472,7 @@ impl Event {
         // and this sets the first or the second of them.
         let prev = unsafe { ptr.as_ref() }.life.fetch_or(FINAL_DELIVERED, Ordering::AcqRel);
         if prev & DESTROY_REQUESTED != 0 {
-            // SAFETY: both bits are set now, by us last: nobody else frees it.
+            // SAFETY: both bits are set now, by us last, on the poller.
             unsafe { Self::release(ptr) };
         }
     }
@@ -453,38 +485,51 @@ impl Event {
     // registry has confirmed it names a live event.
     #[allow(clippy::not_unsafe_ptr_arg_deref)]
     pub fn destroy(ptr: *mut Event) {
-        let mut free_now = None;
-        registry::check_and_remove(ptr as usize, |is_live| {
-            if !is_live {
-                diagnose(ptr, "not a live event (destroyed twice, or never created)");
-                return false;
-            }
-            // SAFETY: live events are valid until removed from the registry.
-            let ev = unsafe { &*ptr };
+        let mut free_now = false;
+        let verdict = registry::take_if(ptr as usize, |ev| {
             if !ev.is_disposable() {
-                diagnose(ptr, "still subscribed: unsubscribe it and destroy it after that");
                 return false;
             }
-            crate::host::delivery::release_owner(ev);
+            delivery::release_owner(ev);
             let prev = ev.life.fetch_or(DESTROY_REQUESTED, Ordering::AcqRel);
-            if prev & FINAL_DELIVERED != 0 {
-                free_now = NonNull::new(ptr);
-            }
+            free_now = prev & FINAL_DELIVERED != 0;
             true
         });
-        if let Some(p) = free_now {
-            // SAFETY: both life bits are set, the second by us.
-            unsafe { Self::release(p) };
+        match verdict {
+            None => diagnose(ptr, "not a live event (destroyed twice, or never created)"),
+            Some(false) => diagnose(ptr, "still subscribed: unsubscribe it and destroy it after that"),
+            Some(true) => {
+                if let (true, Some(p), Ok(reactor)) = (free_now, NonNull::new(ptr), reactor::get()) {
+                    // Both life bits are set, the second by us: the poller
+                    // may still hold a stale token of it in this turn.
+                    reactor.retire(p);
+                }
+            }
         }
     }
 
+    /// Frees the record and its slot.
+    ///
     /// # Safety
-    /// Both life bits are set and the caller set the second one.
-    unsafe fn release(ptr: NonNull<Event>) {
+    /// Both life bits are set, the caller set the second one (or took the
+    /// record from the retired list), and the poller is excluded: this
+    /// thread holds it, or its lock.
+    pub(crate) unsafe fn release(ptr: NonNull<Event>) {
         // SAFETY: caller contract: we are the only one left with the pointer.
         let ev = unsafe { Box::from_raw(ptr.as_ptr()) };
+        registry::release(ev.token);
         ev.magic.store(MAGIC_DEAD, Ordering::Release);
         drop(ev);
+    }
+
+    /// Notes that an accept on this listener failed for lack of fds.
+    pub(crate) fn mark_starved(&self) {
+        self.starved.store(true, Ordering::Release);
+    }
+
+    /// Ends the starvation (the re-offer is about to re-arm); whether it was.
+    pub(crate) fn take_starved(&self) -> bool {
+        self.starved.load(Ordering::Acquire) && self.starved.swap(false, Ordering::AcqRel)
     }
 }
 

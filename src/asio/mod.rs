@@ -9,6 +9,7 @@
 
 pub mod event;
 pub mod reactor;
+pub(crate) mod slots;
 pub mod registry;
 pub mod reoffer;
 pub mod signal;

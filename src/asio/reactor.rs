@@ -8,6 +8,8 @@
 //! the delivery path.
 
 use super::event::{Event, ASIO_DISPOSABLE, ASIO_ONESHOT, ASIO_READ, ASIO_SIGNAL, ASIO_TIMER, ASIO_WRITE};
+use super::registry;
+use super::slots;
 use crate::host::delivery;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -65,7 +67,19 @@ pub struct Reactor {
     /// does a queued notification need the waker (a write(2) to its
     /// eventfd). A turn that starts later sees `queued` and does not block.
     in_poll: AtomicBool,
+    /// Events destroyed off the poller after their final notification: the
+    /// poller frees them when its turn ends (a stale token in its current
+    /// batch may still name them until then).
+    retired: Mutex<Vec<Retired>>,
+    /// Whether `retired` is non-empty, readable without its lock.
+    has_retired: AtomicBool,
 }
+
+/// An event waiting for the poller to free it.
+struct Retired(NonNull<Event>);
+
+// SAFETY: a retired event is reached by nobody but the thread that frees it.
+unsafe impl Send for Retired {}
 
 static REACTOR: OnceCell<Reactor> = OnceCell::new();
 
@@ -106,17 +120,19 @@ impl Reactor {
             pushes: AtomicUsize::new(0),
             wake_sent: AtomicBool::new(false),
             in_poll: AtomicBool::new(false),
+            retired: Mutex::new(Vec::new()),
+            has_retired: AtomicBool::new(false),
         })
     }
 
     /// EPOLL_CTL_ADD, edge-triggered.
-    pub fn register(&self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
-        self.registry.register(&mut SourceFd(&fd), Token(token), interest)
+    pub(crate) fn register(&self, fd: i32, token: slots::Token, interest: Interest) -> io::Result<()> {
+        self.registry.register(&mut SourceFd(&fd), Token(token.0), interest)
     }
 
     /// EPOLL_CTL_MOD: also reports the fd again if it is ready now.
-    pub fn reregister(&self, fd: i32, token: usize, interest: Interest) -> io::Result<()> {
-        self.registry.reregister(&mut SourceFd(&fd), Token(token), interest)
+    pub(crate) fn reregister(&self, fd: i32, token: slots::Token, interest: Interest) -> io::Result<()> {
+        self.registry.reregister(&mut SourceFd(&fd), Token(token.0), interest)
     }
 
     /// EPOLL_CTL_DEL.
@@ -139,13 +155,15 @@ impl Reactor {
         self.wake();
     }
 
-    /// Runs `make_disposable` and queues the final notification, in one step
-    /// with respect to `push`: nothing can be queued behind the final one.
-    pub fn push_final(&self, ev: &Event, make_disposable: impl FnOnce()) {
+    /// Queues the final notification of an event that is disposable
+    /// already (`push` refuses it everything else from then on, under the
+    /// same lock: nothing is queued behind it). The caller must not touch
+    /// the event after this: once the lock is released the poller may
+    /// deliver it and the owner free the event.
+    pub(crate) fn push_final(&self, event: NonNull<Event>) {
         {
             let mut q = lock(&self.queue);
-            make_disposable();
-            q.push(Pending { event: NonNull::from(ev), flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
+            q.push(Pending { event, flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
             self.queued.store(true, Ordering::SeqCst);
             self.pushes.store(self.pushes.load(Ordering::Relaxed).wrapping_add(1), Ordering::SeqCst);
         }
@@ -225,8 +243,53 @@ impl Reactor {
             }
         }
         self.drain(&mut state.batch);
+        self.free_retired();
         POLLING.with(|p| p.set(false));
         result
+    }
+
+    /// Frees an event whose two life conditions hold (see `Event::destroy`)
+    /// at the first moment no turn can name it: now, if this thread holds
+    /// the poller or can take it; else when the turn in progress ends.
+    pub(crate) fn retire(&self, event: NonNull<Event>) {
+        if on_poller_thread() {
+            // SAFETY: both life bits are set, and this thread is the poller.
+            return unsafe { Event::release(event) };
+        }
+        if let Ok(_poller) = self.poller.try_lock() {
+            // SAFETY: both life bits are set, and no turn runs: we hold its lock.
+            return unsafe { Event::release(event) };
+        }
+        lock(&self.retired).push(Retired(event));
+        self.has_retired.store(true, Ordering::Release);
+    }
+
+    /// Frees the retired events. Called by the thread that holds the poller,
+    /// at the end of its turn.
+    fn free_retired(&self) {
+        if !self.has_retired.load(Ordering::Acquire) {
+            return;
+        }
+        let retired = {
+            let mut r = lock(&self.retired);
+            self.has_retired.store(false, Ordering::Release);
+            std::mem::take(&mut *r)
+        };
+        for Retired(event) in retired {
+            // SAFETY: retired events had both life bits set, and the poller
+            // is this thread.
+            unsafe { Event::release(event) };
+        }
+    }
+
+    /// Frees what was retired while no thread polls (after the I/O thread
+    /// stopped): nothing else would.
+    pub(crate) fn free_retired_if_idle(&self) {
+        if self.has_retired.load(Ordering::Acquire) {
+            if let Ok(_poller) = self.poller.try_lock() {
+                self.free_retired();
+            }
+        }
     }
 
 
@@ -264,10 +327,13 @@ impl Reactor {
 /// on error or hang-up, so that a failed connect is reported); a ONESHOT
 /// event is told only when its flag was false, and the flag is set first.
 fn dispatch(e: &mio::event::Event) {
-    // SAFETY: tokens are addresses of events registered with the poller; a
-    // record is freed only after its final notification, which is delivered
-    // after the batch that could still name it.
-    let ev = unsafe { &*(e.token().0 as *const Event) };
+    // A token names an event only while the event's slot holds it; a
+    // stale one (a registration the kernel kept after its event was
+    // freed) names nothing.
+    let Some(ev) = registry::event_for(slots::Token(e.token().0)) else { return };
+    // SAFETY: a matched slot's event is freed only by a thread that
+    // excludes the poller, which this thread holds until its turn ends.
+    let ev = unsafe { &*ev };
     let flags = ev.flags();
     if flags == ASIO_DISPOSABLE {
         return;

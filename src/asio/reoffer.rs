@@ -18,12 +18,17 @@
 //!   re-arms what is starved, and ends after a sleep that no starvation
 //!   filled.
 //!
-//! An owner whose accept fails again just starves the listener again: at
-//! most one retry per backoff period, never a spin.
+//! While starved, the owner's own re-arm (`resubscribe`) asks the kernel
+//! nothing: the backlog is still ready, so it would report at once and the
+//! owner would spin on accept. An owner whose accept fails again just
+//! starves the listener again: at most one retry per backoff period (and
+//! one per new client), never a spin.
 
 use super::event::Event;
 use super::registry;
+use crate::os::tcp;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -50,6 +55,23 @@ fn lock() -> MutexGuard<'static, Starved> {
     STARVED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Accepts a pending connection on `listener` (`None`: none pending). A
+/// failure for lack of fds starves the listener until the re-offer; a
+/// success ends its starvation.
+pub(crate) fn accept(listener: &Event) -> io::Result<Option<OwnedFd>> {
+    // Asked once per listener, not once per accept.
+    let nonblocking = listener.fd_nonblocking(|| tcp::is_nonblocking(listener.fd()))?;
+    let accepted = tcp::accept(listener.fd(), nonblocking);
+    match &accepted {
+        Ok(_) => {
+            listener.take_starved();
+        }
+        Err(e) if is_starvation(e) => starved(listener),
+        Err(_) => {}
+    }
+    accepted
+}
+
 /// Whether an accept error means "no fd or memory for it right now".
 pub fn is_starvation(e: &io::Error) -> bool {
     matches!(
@@ -60,6 +82,7 @@ pub fn is_starvation(e: &io::Error) -> bool {
 
 /// Remembers that `listener` could not accept for lack of resources.
 pub fn starved(listener: &Event) {
+    listener.mark_starved();
     let addr = listener as *const Event as usize;
     let mut s = lock();
     if !s.listeners.contains(&addr) {
@@ -93,20 +116,16 @@ fn rearm_all() {
     }
 }
 
-/// Re-arms one listener if it is still a live event. The registry stays
-/// locked meanwhile, so `pony_asio_event_destroy` cannot free it under us.
+/// Re-arms one listener if it is still a live event (the registry keeps
+/// it from being destroyed meanwhile).
 fn rearm(addr: usize) {
-    registry::check_and_remove(addr, |live| {
-        if live {
-            // SAFETY: a live event is valid until it leaves the registry,
-            // which cannot happen while `check_and_remove` holds its lock.
-            let ev = unsafe { &*(addr as *const Event) };
+    registry::with_live(addr, |ev| {
+        if ev.take_starved() {
             // The owner could not consume the last report: let a ONESHOT
             // event report again. (No-ops on a disposable event.)
             ev.set_readable(false);
             ev.subscribe();
         }
-        false
     });
 }
 

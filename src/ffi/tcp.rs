@@ -5,7 +5,7 @@ use super::boundary::{self, call};
 use super::types::Owner;
 use crate::asio::event::{Event, ASIO_READ};
 use crate::asio::reoffer;
-use crate::host::failure::{self, Failure};
+use crate::host::{self, failure::{self, Failure}};
 use crate::os::resolve::{self, Family, Query};
 use crate::os::{self, socket, tcp};
 use socket2::{Socket, Type};
@@ -277,9 +277,14 @@ fn record_invalid() -> c_int {
 
 /// Accepts a pending connection of the listening event `listen_ev`: a new
 /// non-blocking, close-on-exec fd; 0 when none is pending; -1 on error with
-/// errno set. Never blocks, even on a blocking listener. After a failure for
-/// lack of fds (`EMFILE`, `ENFILE`), the connections still queued are
-/// offered again (a READ notification) once fds are free.
+/// errno set. Never blocks, even on a blocking listener. The fd is never 0,
+/// 1 or 2 (a process that closed those gets a higher one). After a failure
+/// for lack of fds (`EMFILE`, `ENFILE`), the connections still queued are
+/// offered again (a READ notification) once fds are free, and until then a
+/// re-arm of the listener asks the kernel nothing (so an owner that
+/// re-arms after the failure does not spin). In a Pony program that
+/// failure answers 0 ("none pending") instead, since Pony's listener
+/// retries a -1 at once.
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_accept(listen_ev: *mut Event) -> c_int {
     call(-1, || {
@@ -287,16 +292,10 @@ pub unsafe extern "C" fn pony_os_accept(listen_ev: *mut Event) -> c_int {
         let Some(ev) = (unsafe { boundary::event(listen_ev) }) else {
             return accept_failed(libc::EINVAL);
         };
-        // Asked once per listener, not once per accept.
-        let nonblocking = ev.fd_nonblocking(|| tcp::is_nonblocking(ev.fd()));
-        match nonblocking.and_then(|nb| tcp::accept(ev.fd(), nb)) {
+        match reoffer::accept(ev) {
             Ok(fd) => fd.map_or(0, IntoRawFd::into_raw_fd),
-            Err(e) => {
-                if reoffer::is_starvation(&e) {
-                    reoffer::starved(ev);
-                }
-                accept_failed(e.raw_os_error().unwrap_or(libc::EIO))
-            }
+            Err(e) if reoffer::is_starvation(&e) && !host::starved_accept_fails() => 0,
+            Err(e) => accept_failed(e.raw_os_error().unwrap_or(libc::EIO)),
         }
     })
 }

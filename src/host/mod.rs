@@ -37,6 +37,14 @@ pub fn current() -> Host {
     }
 }
 
+/// Whether `pony_os_accept` reports a listener starved of fds as a failure
+/// (-1 and errno: a C owner learns why) or, in a Pony host, as "none
+/// pending" (0): Pony's `TCPListener` retries a -1 at once and would spin,
+/// while the re-offer notifies it again once fds are free.
+pub fn starved_accept_fails() -> bool {
+    current() == Host::C
+}
+
 /// Enters Pony-runtime mode: resolves the runtime's functions (aborting
 /// with a message if one is missing) and then switches the seams.
 pub fn enter_pony_mode() {

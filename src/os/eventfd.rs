@@ -2,9 +2,11 @@
 
 use std::io;
 
-/// A new non-blocking, close-on-exec eventfd with counter 0.
+/// A new non-blocking, close-on-exec eventfd with counter 0 (above the
+/// standard fds).
 pub fn new() -> io::Result<i32> {
-    syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))
+    let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
+    super::raw_above_stdio(fd)
 }
 
 /// Adds 1 to the counter. Async-signal-safe: only `write(2)`, errno preserved.

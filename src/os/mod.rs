@@ -2,6 +2,7 @@
 //! returning `io::Result` so that `raw_os_error()` reaches the C boundary intact.
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 
 /// Calls a libc function and turns a `-1` result into `io::Error::last_os_error()`.
 macro_rules! syscall {
@@ -28,6 +29,25 @@ pub mod sockopt;
 pub mod tcp;
 pub mod timerfd;
 pub mod udp;
+
+/// Moves a new fd of the library's above the standard ones (0-2), where a
+/// process that closed them (a daemon) would otherwise get it: `accept`
+/// answers 0 for "none pending", and a diagnostic on stderr would land in
+/// a socket. `fcntl(F_DUPFD_CLOEXEC, 3)`, only when the fd is below 3.
+pub fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    let moved = syscall!(fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3))?;
+    // SAFETY: fcntl returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(moved) })
+}
+
+/// As [`above_stdio`], for a raw fd the library just made (closed on failure).
+pub fn raw_above_stdio(fd: i32) -> io::Result<i32> {
+    // SAFETY: the caller just created `fd` and owns it.
+    above_stdio(unsafe { OwnedFd::from_raw_fd(fd) }).map(IntoRawFd::into_raw_fd)
+}
 
 /// Closes a file descriptor the library owns.
 pub fn close(fd: i32) -> io::Result<()> {

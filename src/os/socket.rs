@@ -12,10 +12,12 @@ use std::net::Shutdown;
 use std::os::fd::BorrowedFd;
 
 /// socket(2) for `addr`'s family: non-blocking, close-on-exec (socket2
-/// adds `SOCK_CLOEXEC`). `protocol` 0 picks the type's default.
+/// adds `SOCK_CLOEXEC`), above the standard fds. `protocol` 0 picks the
+/// type's default.
 pub fn open(addr: &SockAddr, ty: Type, protocol: c_int) -> io::Result<Socket> {
     let protocol = (protocol != 0).then(|| Protocol::from(protocol));
-    Socket::new(addr.domain(), ty.nonblocking(), protocol)
+    let socket = Socket::new(addr.domain(), ty.nonblocking(), protocol)?;
+    super::above_stdio(socket.into()).map(Socket::from)
 }
 
 /// Runs `f` on the socket behind a caller's fd without taking ownership.

@@ -50,8 +50,8 @@ pub fn connect_start(to: &Resolved, from: Option<&CStr>) -> io::Result<Socket> {
     }
 }
 
-/// accept4(2): a pending connection as a non-blocking, close-on-exec fd;
-/// `None` if none is pending. On a blocking listener (`listener_nonblocking`
+/// accept4(2): a pending connection as a non-blocking, close-on-exec fd
+/// above the standard fds; `None` if none is pending. On a blocking listener (`listener_nonblocking`
 /// false) it polls first, so it does not wait for a client.
 pub fn accept(listener: c_int, listener_nonblocking: bool) -> io::Result<Option<OwnedFd>> {
     if !listener_nonblocking && !readable_now(listener)? {
@@ -66,7 +66,7 @@ pub fn accept(listener: c_int, listener_nonblocking: bool) -> io::Result<Option<
             flags
         )) {
             // SAFETY: accept4 returned a new fd that nothing else owns.
-            Ok(fd) => return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) })),
+            Ok(fd) => return super::above_stdio(unsafe { OwnedFd::from_raw_fd(fd) }).map(Some),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
             // Interrupted, or the first queued connection was reset before
             // we took it: the next one may be fine.

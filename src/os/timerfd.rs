@@ -2,12 +2,14 @@
 
 use std::io;
 
-/// A new non-blocking, close-on-exec monotonic timer fd, disarmed.
+/// A new non-blocking, close-on-exec monotonic timer fd, disarmed (above
+/// the standard fds).
 pub fn new() -> io::Result<i32> {
-    syscall!(timerfd_create(
+    let fd = syscall!(timerfd_create(
         libc::CLOCK_MONOTONIC,
         libc::TFD_NONBLOCK | libc::TFD_CLOEXEC
-    ))
+    ))?;
+    super::raw_above_stdio(fd)
 }
 
 /// Arms the timer to fire once, `nsec` nanoseconds from now. A zero interval
