@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -229,6 +230,60 @@ TEST(returned_strings_come_from_pony_alloc) {
   fake_free(text);
 }
 
+/* Pony's TCPListener._accept: a -1 is retried at once, a 0 ends the round.
+ * Returns the fd accepted, 0 for "none pending", or -1 if it spun (the
+ * bound stands in for a listener that never stops retrying). */
+static int pony_listener_accept(pony_asio_event_t* ev) {
+  for (int tries = 0; tries < 1000; tries++) {
+    int fd = pony_os_accept(ev);
+    if (fd != -1) return fd;
+  }
+  return -1;
+}
+
+static int lowest_free_fd() {
+  int fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+  close(fd);
+  return fd;
+}
+
+/* A listener out of fds answers "none pending" instead of failing (Pony
+ * would spin), and the re-offer tells the actor again once fds are free. */
+TEST(a_listener_out_of_fds_does_not_spin_and_is_offered_again) {
+  fake_actor a;
+  a.type = &notify_type;
+  pony_asio_event_t* lev = pony_os_listen_tcp4(as_owner(&a), "127.0.0.1", "0");
+  CHECK(lev != nullptr);
+  sockaddr_in in{};
+  socklen_t len = sizeof in;
+  CHECK(getsockname(pony_asio_event_fd(lev), reinterpret_cast<sockaddr*>(&in), &len) == 0);
+  const int clients_n = 8;
+  int clients[clients_n];
+  for (int i = 0; i < clients_n; i++) {
+    clients[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(connect(clients[i], reinterpret_cast<sockaddr*>(&in), sizeof in) == 0);
+  }
+  CHECK(WAIT_UNTIL(a.count(ASIO_READ) >= 1, WAIT_MS));
+  rlimit saved, low;
+  getrlimit(RLIMIT_NOFILE, &saved);
+  low = saved;
+  low.rlim_cur = static_cast<rlim_t>(lowest_free_fd());
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  size_t reads = a.count(ASIO_READ);
+  CHECK_EQ_INT(pony_listener_accept(lev), 0);
+  CHECK(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  CHECK(WAIT_UNTIL(a.count(ASIO_READ) > reads, WAIT_MS)); /* offered again */
+  int fd = pony_listener_accept(lev);
+  CHECK(fd > 2);
+  if (fd > 0) close(fd);
+  int rest;
+  while ((rest = pony_os_accept(lev)) > 0) close(rest);
+  int lfd = pony_asio_event_fd(lev);
+  dispose(&a, lev);
+  close(lfd);
+  for (int c : clients) close(c);
+}
+
 int main() {
   RUN(hooks_enter_pony_mode);
   RUN(notification_is_a_32_byte_message_with_the_type_s_id);
@@ -239,6 +294,7 @@ int main() {
   RUN(partial_functions_raise_with_errno_intact);
   RUN(orderly_shutdown_raises_too);
   RUN(returned_strings_come_from_pony_alloc);
+  RUN(a_listener_out_of_fds_does_not_spin_and_is_offered_again);
   CHECK(ponyint_asio_stop());
   ponyint_os_sockets_final();
   return harness_summary();

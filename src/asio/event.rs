@@ -67,6 +67,27 @@ const MAGIC_DEAD: usize = 0x6465_6164_6576_656e;
 const FINAL_DELIVERED: u8 = 1;
 const DESTROY_REQUESTED: u8 = 2;
 
+/// The two conditions for freeing an event — its final notification was
+/// delivered, and `destroy` accepted it — set in either order by two
+/// threads; whoever sets the second frees it.
+pub(crate) struct Life(crate::sync::AtomicU8);
+
+impl Life {
+    pub(crate) fn new() -> Life {
+        Life(crate::sync::AtomicU8::new(0))
+    }
+
+    /// The final notification was delivered; true if the caller frees.
+    pub(crate) fn final_delivered(&self) -> bool {
+        self.0.fetch_or(FINAL_DELIVERED, Ordering::AcqRel) & DESTROY_REQUESTED != 0
+    }
+
+    /// `destroy` accepted the event; true if the caller frees.
+    pub(crate) fn destroy_accepted(&self) -> bool {
+        self.0.fetch_or(DESTROY_REQUESTED, Ordering::AcqRel) & FINAL_DELIVERED != 0
+    }
+}
+
 /// One subscription. C sees it as the opaque `pony_asio_event_t`; its
 /// address is stable from create until it is freed.
 pub struct Event {
@@ -86,7 +107,7 @@ pub struct Event {
     /// Whether the fd is a TCP socket (`KIND_*`), probed at the first short
     /// read.
     stream_kind: AtomicU8,
-    life: AtomicU8,
+    life: Life,
     /// An accept on this listener failed for lack of fds: the re-offer
     /// (`reoffer`) re-arms it, not the owner's resubscribe, which would
     /// find the backlog ready at once and spin.
@@ -147,7 +168,7 @@ impl Event {
             owns_fd,
             fd_nonblocking: AtomicU8::new(0),
             stream_kind: AtomicU8::new(KIND_UNKNOWN),
-            life: AtomicU8::new(0),
+            life: Life::new(),
             starved: AtomicBool::new(false),
             token: Token(0),
             subscription: Mutex::new(Subscription::default()),
@@ -470,8 +491,7 @@ impl Event {
     pub(crate) fn final_delivered(ptr: NonNull<Event>) {
         // SAFETY: the record is not freed before both life bits are set,
         // and this sets the first or the second of them.
-        let prev = unsafe { ptr.as_ref() }.life.fetch_or(FINAL_DELIVERED, Ordering::AcqRel);
-        if prev & DESTROY_REQUESTED != 0 {
+        if unsafe { ptr.as_ref() }.life.final_delivered() {
             // SAFETY: both bits are set now, by us last, on the poller.
             unsafe { Self::release(ptr) };
         }
@@ -491,8 +511,7 @@ impl Event {
                 return false;
             }
             delivery::release_owner(ev);
-            let prev = ev.life.fetch_or(DESTROY_REQUESTED, Ordering::AcqRel);
-            free_now = prev & FINAL_DELIVERED != 0;
+            free_now = ev.life.destroy_accepted();
             true
         });
         match verdict {

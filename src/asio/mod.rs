@@ -14,3 +14,6 @@ pub mod registry;
 pub mod reoffer;
 pub mod signal;
 pub mod thread;
+
+#[cfg(all(test, loom))]
+mod loom_models;

@@ -52,7 +52,7 @@ struct PollState {
 
 /// The process's single poller.
 pub struct Reactor {
-    poller: Mutex<PollState>,
+    poller: crate::sync::Mutex<PollState>,
     registry: mio::Registry,
     waker: Waker,
     queue: Mutex<Vec<Pending>>,
@@ -67,19 +67,62 @@ pub struct Reactor {
     /// does a queued notification need the waker (a write(2) to its
     /// eventfd). A turn that starts later sees `queued` and does not block.
     in_poll: AtomicBool,
-    /// Events destroyed off the poller after their final notification: the
-    /// poller frees them when its turn ends (a stale token in its current
-    /// batch may still name them until then).
-    retired: Mutex<Vec<Retired>>,
-    /// Whether `retired` is non-empty, readable without its lock.
-    has_retired: AtomicBool,
+    /// Events destroyed off the poller after their final notification.
+    retired: Retirement<Retired>,
 }
 
 /// An event waiting for the poller to free it.
-struct Retired(NonNull<Event>);
+pub(crate) struct Retired(NonNull<Event>);
 
 // SAFETY: a retired event is reached by nobody but the thread that frees it.
 unsafe impl Send for Retired {}
+
+/// Frees what the poller may still name at the first moment no turn can:
+/// at once if the caller holds the poller or can take its lock, else at
+/// the end of the turn in progress (a stale token in its batch may name the
+/// item until then).
+pub(crate) struct Retirement<T> {
+    list: crate::sync::Mutex<Vec<T>>,
+    /// Whether `list` is non-empty, readable without its lock.
+    pending: crate::sync::AtomicBool,
+}
+
+impl<T> Retirement<T> {
+    pub(crate) fn new() -> Self {
+        Retirement { list: crate::sync::Mutex::new(Vec::new()), pending: crate::sync::AtomicBool::new(false) }
+    }
+
+    /// Frees `item` with `free` now if `on_poller` or `poller` can be
+    /// locked; else queues it for [`Retirement::collect`].
+    pub(crate) fn retire<P>(&self, item: T, on_poller: bool, poller: &crate::sync::Mutex<P>, free: impl FnOnce(T)) {
+        if on_poller {
+            return free(item);
+        }
+        if let Ok(_poller) = poller.try_lock() {
+            return free(item);
+        }
+        crate::sync::lock(&self.list).push(item);
+        self.pending.store(true, Ordering::Release);
+    }
+
+    /// Frees what was queued. The caller holds the poller.
+    pub(crate) fn collect(&self, free: impl FnMut(T)) {
+        if !self.pending.load(Ordering::Acquire) {
+            return;
+        }
+        let items = {
+            let mut list = crate::sync::lock(&self.list);
+            self.pending.store(false, Ordering::Release);
+            std::mem::take(&mut *list)
+        };
+        items.into_iter().for_each(free);
+    }
+
+    /// Whether anything waits to be freed.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+}
 
 static REACTOR: OnceCell<Reactor> = OnceCell::new();
 
@@ -107,7 +150,7 @@ impl Reactor {
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
         Ok(Reactor {
-            poller: Mutex::new(PollState {
+            poller: crate::sync::Mutex::new(PollState {
                 poll,
                 events: Events::with_capacity(EVENTS_PER_TURN),
                 batch: Vec::new(),
@@ -120,8 +163,7 @@ impl Reactor {
             pushes: AtomicUsize::new(0),
             wake_sent: AtomicBool::new(false),
             in_poll: AtomicBool::new(false),
-            retired: Mutex::new(Vec::new()),
-            has_retired: AtomicBool::new(false),
+            retired: Retirement::new(),
         })
     }
 
@@ -203,7 +245,7 @@ impl Reactor {
     /// deliver the queue. Only one thread turns at a time; this one waits
     /// for the poller if another thread holds it.
     pub fn turn(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.turn_locked(&mut lock(&self.poller), timeout)
+        self.turn_locked(&mut crate::sync::lock(&self.poller), timeout)
     }
 
     /// A turn if the poller is free; `None` if another thread holds it.
@@ -252,40 +294,23 @@ impl Reactor {
     /// at the first moment no turn can name it: now, if this thread holds
     /// the poller or can take it; else when the turn in progress ends.
     pub(crate) fn retire(&self, event: NonNull<Event>) {
-        if on_poller_thread() {
-            // SAFETY: both life bits are set, and this thread is the poller.
-            return unsafe { Event::release(event) };
-        }
-        if let Ok(_poller) = self.poller.try_lock() {
-            // SAFETY: both life bits are set, and no turn runs: we hold its lock.
-            return unsafe { Event::release(event) };
-        }
-        lock(&self.retired).push(Retired(event));
-        self.has_retired.store(true, Ordering::Release);
+        // SAFETY (of the free): both life bits are set, and the poller is
+        // excluded: this thread is it, or holds its lock.
+        self.retired.retire(Retired(event), on_poller_thread(), &self.poller, |r| unsafe { Event::release(r.0) });
     }
 
     /// Frees the retired events. Called by the thread that holds the poller,
     /// at the end of its turn.
     fn free_retired(&self) {
-        if !self.has_retired.load(Ordering::Acquire) {
-            return;
-        }
-        let retired = {
-            let mut r = lock(&self.retired);
-            self.has_retired.store(false, Ordering::Release);
-            std::mem::take(&mut *r)
-        };
-        for Retired(event) in retired {
-            // SAFETY: retired events had both life bits set, and the poller
-            // is this thread.
-            unsafe { Event::release(event) };
-        }
+        // SAFETY: retired events had both life bits set, and the poller is
+        // this thread.
+        self.retired.collect(|r| unsafe { Event::release(r.0) });
     }
 
     /// Frees what was retired while no thread polls (after the I/O thread
     /// stopped): nothing else would.
     pub(crate) fn free_retired_if_idle(&self) {
-        if self.has_retired.load(Ordering::Acquire) {
+        if self.retired.is_pending() {
             if let Ok(_poller) = self.poller.try_lock() {
                 self.free_retired();
             }

@@ -19,7 +19,7 @@
 
 use super::reactor;
 use crate::host::{self, noisy};
-use crate::sync::{lock, wait, AtomicBool, Condvar, Mutex};
+use crate::sync::{fence, lock, wait, AtomicBool, Condvar, Mutex};
 use once_cell::sync::Lazy;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -77,10 +77,12 @@ impl<H: Host> Lifecycle<H> {
         }
     }
 
-    /// Starts the thread unless one runs. One load when it runs. Callers
-    /// make their need visible first (noisy count, queued item): a thread
-    /// deciding to exit sees it, or this call sees `running` false.
+    /// Starts the thread unless one runs. A fence and a load when it runs.
+    /// Callers make their need visible first (noisy count, queued item):
+    /// a thread deciding to exit sees it, or this call sees `running`
+    /// false (the fences on both sides order the store before the load).
     pub(crate) fn ensure_running(&self) {
+        fence(Ordering::SeqCst);
         if self.running.load(Ordering::SeqCst) {
             return;
         }
@@ -156,9 +158,10 @@ impl<H: Host> Lifecycle<H> {
     /// true to exit (it must then take no lock of ours), false to stay.
     pub(crate) fn thread_decides(&self) -> bool {
         // Cleared before the checks: a racer that made its need visible
-        // and then saw `running` true is seen by them (both sequentially
-        // consistent); one that saw it false takes the lock below.
+        // and then saw `running` true is seen by them (a fence on each
+        // side); one that saw it false takes the lock below.
         self.running.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let mut st = lock(&self.state);
         let exit = !st.keep && !self.host.busy();
         st.keep = false;
@@ -171,6 +174,12 @@ impl<H: Host> Lifecycle<H> {
         }
         self.changed.notify_all();
         exit
+    }
+
+    /// Whether a thread runs and no stop is under way.
+    #[cfg(all(test, loom))]
+    pub(crate) fn is_running(&self) -> bool {
+        lock(&self.state).phase == Phase::Running
     }
 
     /// The thread could not start polling at all: it ends at once.
