@@ -167,6 +167,37 @@ TEST(addrinfo_by_family_and_walk) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+/* A port above 65535 (getaddrinfo alone would take it modulo 65536:
+ * "99999" is port 34463), a signed one or one with spaces is EINVAL; leading
+ * zeros are decimal; names still go to the services database. */
+TEST(addrinfo_ports_in_range_only) {
+  const char* bad[] = {"99999", "4294967297", "65536", "-1", "+80", " 80", "8 0"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct addrinfo* list = pony_os_addrinfo(0, "127.0.0.1", bad[i]);
+    pony_ipaddress_t a;
+    if (list != NULL) {
+      pony_os_getaddr(list, &a);
+      printf("  \"%s\" gave port %d\n", bad[i], port_of(&a));
+      freeaddrinfo(list);
+    }
+    CHECK(list == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_addrinfo(1, "localhost", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_addrinfo(2, NULL, bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  }
+  struct { const char* service; int port; } good[] = {{"65535", 65535}, {"080", 80}, {"0", 0}, {"", 0}, {"http", 80}};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    struct addrinfo* list = pony_os_addrinfo(1, "127.0.0.1", good[i].service);
+    if (!CHECK(list != NULL)) continue;
+    pony_ipaddress_t a;
+    pony_os_getaddr(list, &a);
+    CHECK_EQ_INT(port_of(&a), good[i].port);
+    freeaddrinfo(list);
+  }
+}
+
 TEST(hostile_strings_fail_fast) {
   size_t big = 1 << 20;
   char* longname = malloc(big + 1);
@@ -337,6 +368,7 @@ int main(void) {
   RUN(literal_addresses);
   RUN(families_and_lengths);
   RUN(addrinfo_by_family_and_walk);
+  RUN(addrinfo_ports_in_range_only);
   RUN(hostile_strings_fail_fast);
   RUN(nameinfo_numeric_and_names);
   RUN(ip_string_of_raw_addresses);

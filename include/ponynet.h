@@ -124,6 +124,10 @@ bool pony_os_nameinfo(struct pony_ipaddress_t *ip, char **host, char **serv, boo
 // both) in `family`: 0 any, 1 IPv4, 2 IPv6. Returns the raw getaddrinfo
 // list (the caller frees it with `freeaddrinfo`), or NULL for another
 // family, a failed lookup, or a host string no resolver could accept.
+// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+// allowed), or a service name ("http"); a larger number, a signed one
+// ("+80", "-1") or text no service name could be fails with `EINVAL`
+// (getaddrinfo alone would take "99999" as port 34463).
 struct addrinfo *pony_os_addrinfo(int family, const char *host, const char *service);
 
 // Copies the address of one `pony_os_addrinfo` entry into `ip->addr`
@@ -299,6 +303,12 @@ int pony_os_sockopt_option(int n);
 // `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
 // listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
 // says why). The fd is non-blocking and close-on-exec.
+//
+// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+// allowed; empty or "0": a free port), or a service name ("http"). A
+// larger number, a signed one ("+80", "-1") or text no service name could
+// be (spaces, control characters, more than 31 characters) fails with
+// `EINVAL`: it is never taken modulo 65536.
 struct pony_asio_event_t *pony_os_listen_tcp(struct ponynet_owner_t *owner, const char *host, const char *service);
 
 // As `pony_os_listen_tcp`, IPv4 only.
@@ -316,6 +326,12 @@ struct pony_asio_event_t *pony_os_listen_tcp6(struct ponynet_owner_t *owner, con
 // owner gets no notification; `ponynet_take_error()` says why). Each
 // attempt reports completion as a WRITE notification on its own event:
 // check `pony_os_connected(pony_asio_event_fd(ev))`.
+//
+// `service` is a port number in decimal digits, 1 to 65535 (leading zeros
+// allowed), or a service name ("http"). Port 0, an empty service, a larger
+// number, a signed one ("+80", "-1") or text no service name could be
+// (spaces, control characters, more than 31 characters) fails with
+// `EINVAL` before anything starts.
 int pony_os_connect_tcp(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags);
 
 // As `pony_os_connect_tcp`, IPv4 only.
@@ -365,7 +381,9 @@ void pony_os_socket_close(int fd);
 // resolved address is tried in turn) with `SO_REUSEADDR`, and returns a
 // noisy `ASIO_READ` event for the socket. NULL on any failure, a NULL
 // argument included (nothing leaked; `ponynet_take_error()` says why).
-// The fd is non-blocking and close-on-exec.
+// The fd is non-blocking and close-on-exec. `service` is read as for
+// `pony_os_listen_tcp`: a port 0 to 65535 in decimal digits (empty or "0":
+// a free port) or a service name; a larger or signed number is `EINVAL`.
 //
 // # Safety
 // `owner` is NULL or an owner that outlives the event; `host` and

@@ -152,6 +152,10 @@ pub unsafe extern "C" fn pony_os_nameinfo(
 /// both) in `family`: 0 any, 1 IPv4, 2 IPv6. Returns the raw getaddrinfo
 /// list (the caller frees it with `freeaddrinfo`), or NULL for another
 /// family, a failed lookup, or a host string no resolver could accept.
+/// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+/// allowed), or a service name ("http"); a larger number, a signed one
+/// ("+80", "-1") or text no service name could be fails with `EINVAL`
+/// (getaddrinfo alone would take "99999" as port 34463).
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_addrinfo(
     family: c_int,

@@ -136,6 +136,12 @@ unsafe fn connect(
 /// `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
 /// listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
 /// says why). The fd is non-blocking and close-on-exec.
+///
+/// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+/// allowed; empty or "0": a free port), or a service name ("http"). A
+/// larger number, a signed one ("+80", "-1") or text no service name could
+/// be (spaces, control characters, more than 31 characters) fails with
+/// `EINVAL`: it is never taken modulo 65536.
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_listen_tcp(
     owner: *mut Owner,
@@ -183,6 +189,12 @@ pub unsafe extern "C" fn pony_os_listen_tcp6(
 /// owner gets no notification; `ponynet_take_error()` says why). Each
 /// attempt reports completion as a WRITE notification on its own event:
 /// check `pony_os_connected(pony_asio_event_fd(ev))`.
+///
+/// `service` is a port number in decimal digits, 1 to 65535 (leading zeros
+/// allowed), or a service name ("http"). Port 0, an empty service, a larger
+/// number, a signed one ("+80", "-1") or text no service name could be
+/// (spaces, control characters, more than 31 characters) fails with
+/// `EINVAL` before anything starts.
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_connect_tcp(
     owner: *mut Owner,

@@ -53,7 +53,9 @@ fn setter(result: Option<io::Result<()>>) {
 /// resolved address is tried in turn) with `SO_REUSEADDR`, and returns a
 /// noisy `ASIO_READ` event for the socket. NULL on any failure, a NULL
 /// argument included (nothing leaked; `ponynet_take_error()` says why).
-/// The fd is non-blocking and close-on-exec.
+/// The fd is non-blocking and close-on-exec. `service` is read as for
+/// `pony_os_listen_tcp`: a port 0 to 65535 in decimal digits (empty or "0":
+/// a free port) or a service name; a larger or signed number is `EINVAL`.
 ///
 /// # Safety
 /// `owner` is NULL or an owner that outlives the event; `host` and

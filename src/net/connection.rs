@@ -124,6 +124,9 @@ pub struct TcpConnection {
 
 impl TcpConnection {
     /// Connects to `host`/`service` over IPv4 or IPv6 with Pony's defaults.
+    /// `service` is a port, 1 to 65535 in decimal digits, or a service name
+    /// ("http"); anything else (port 0, a larger or signed number) starts
+    /// no attempt: `connect_failed` follows.
     pub fn connect(rt: &impl Spawn, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
         TcpConnection::connect_with(rt, notify, host, service, ConnectOptions::default())
     }

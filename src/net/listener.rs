@@ -53,8 +53,10 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Listens on `host`/`service` ("" host: any address; "0" service: a
-    /// free port) over IPv4 or IPv6, with Pony's defaults.
+    /// Listens on `host`/`service` ("" host: any address; "0" or ""
+    /// service: a free port) over IPv4 or IPv6, with Pony's defaults.
+    /// `service` is a port, 0 to 65535 in decimal digits, or a service name
+    /// ("http"); a larger or signed number is `not_listening`.
     pub fn listen(rt: &impl Spawn, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
         TcpListener::listen_with(rt, notify, host, service, ListenOptions::default())
     }

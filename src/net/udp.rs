@@ -28,7 +28,8 @@ pub trait UdpNotify: Send + 'static {
 pub struct UdpOptions {
     /// Host to bind (empty: any).
     pub host: String,
-    /// Service or port to bind ("0": any free port).
+    /// Service or port to bind ("0" or "": any free port; a port is 0 to
+    /// 65535 in decimal digits, a larger or signed number fails to bind).
     pub service: String,
     /// Address families.
     pub version: IpVersion,
@@ -279,7 +280,9 @@ impl UdpSocket {
 pub struct Dns;
 
 impl Dns {
-    /// Every address `host`/`service` resolves to, IPv4 and IPv6.
+    /// Every address `host`/`service` resolves to, IPv4 and IPv6. A
+    /// numeric `service` is a port, 0 to 65535 in decimal digits: a larger
+    /// or signed number fails with `EINVAL`.
     pub fn resolve(host: &str, service: &str) -> io::Result<Vec<NetAddress>> {
         Dns::lookup(IpVersion::Any, host, service)
     }

@@ -1,0 +1,119 @@
+//! Services and names through the public Rust API: a port number beyond
+//! 65535, a signed one or one with spaces fails to listen, to connect and
+//! to resolve (getaddrinfo alone would take it modulo 65536); names keep
+//! working.
+
+mod net_util;
+
+use net_util::*;
+use ponynet::net::{
+    Dns, IpVersion, TcpConn, TcpConnection, TcpConnectionNotify, TcpListen, TcpListenNotify, TcpListener, UdpNotify,
+    UdpOptions, UdpSock, UdpSocket,
+};
+
+const BAD_PORTS: [&str; 6] = ["99999", "4294967297", "65536", "-1", "+80", " 80"];
+
+/// Logs what a listener hears, with the port it listens on; closes at once.
+struct ListenLog(Log);
+
+impl TcpListenNotify for ListenLog {
+    fn listening(&mut self, listen: &mut TcpListen) {
+        let port = listen.local_address().map(|a| a.port()).unwrap_or(0);
+        self.0.push(format!("listening on {port}"));
+        listen.close();
+    }
+    fn not_listening(&mut self, _listen: &mut TcpListen) {
+        self.0.push("not_listening");
+    }
+    fn connected(&mut self, _listen: &mut TcpListen) -> Option<Box<dyn TcpConnectionNotify>> {
+        None
+    }
+}
+
+/// Logs what a client hears; closes once connected.
+struct ConnectLog(Log);
+
+impl TcpConnectionNotify for ConnectLog {
+    fn connecting(&mut self, _conn: &mut TcpConn, count: u32) {
+        self.0.push(format!("connecting {count}"));
+    }
+    fn connected(&mut self, conn: &mut TcpConn) {
+        self.0.push("connected");
+        conn.close();
+    }
+    fn connect_failed(&mut self, _conn: &mut TcpConn) {
+        self.0.push("connect_failed");
+    }
+}
+
+/// Logs what a UDP socket hears, with its port; closes at once.
+struct UdpLog(Log);
+
+impl UdpNotify for UdpLog {
+    fn listening(&mut self, sock: &mut UdpSock<'_>) {
+        let port = sock.local_address().map_or(0, |a| a.port());
+        self.0.push(format!("listening on {port}"));
+        sock.dispose();
+    }
+    fn not_listening(&mut self, _sock: &mut UdpSock<'_>) {
+        self.0.push("not_listening");
+    }
+}
+
+#[test]
+fn out_of_range_ports_do_not_listen() {
+    let rt = runtime();
+    for port in BAD_PORTS {
+        for host in ["127.0.0.1", "localhost", ""] {
+            let log = Log::default();
+            TcpListener::listen_ip4(&rt, ListenLog(log.clone()), host, port);
+            let udp = UdpOptions { host: host.into(), service: port.into(), version: IpVersion::V4, ..UdpOptions::default() };
+            UdpSocket::bind(&rt, UdpLog(log.clone()), udp);
+            settle(&rt);
+            assert_eq!(log.all(), ["not_listening", "not_listening"], "{host:?} {port:?}");
+        }
+    }
+}
+
+#[test]
+fn an_empty_service_listens_on_a_free_port() {
+    let rt = runtime();
+    for host in ["127.0.0.1", ""] {
+        let log = Log::default();
+        TcpListener::listen_ip4(&rt, ListenLog(log.clone()), host, "");
+        let udp = UdpOptions { host: host.into(), service: String::new(), version: IpVersion::V4, ..UdpOptions::default() };
+        UdpSocket::bind(&rt, UdpLog(log.clone()), udp);
+        settle(&rt);
+        let all = log.all();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all.iter().all(|e| e.starts_with("listening on ") && e != "listening on 0"), "{host:?}: {all:?}");
+    }
+}
+
+#[test]
+fn out_of_range_ports_are_not_connected_to() {
+    let rt = runtime();
+    for port in BAD_PORTS.iter().chain(&["0", ""]) {
+        for host in ["127.0.0.1", "localhost"] {
+            let log = Log::default();
+            TcpConnection::connect(&rt, ConnectLog(log.clone()), host, port);
+            settle(&rt);
+            // No attempt starts: connect_failed comes alone.
+            assert_eq!(log.all(), ["connect_failed"], "{host:?} {port:?}");
+        }
+    }
+}
+
+#[test]
+fn out_of_range_ports_do_not_resolve() {
+    for port in BAD_PORTS {
+        for host in ["127.0.0.1", "localhost"] {
+            let got = Dns::resolve(host, port);
+            assert_eq!(got.as_ref().err().and_then(|e| e.raw_os_error()), Some(libc::EINVAL), "{host:?} {port:?}: {got:?}");
+        }
+    }
+    let ports = |service| Dns::ip4("127.0.0.1", service).expect(service).iter().map(|a| a.port()).collect::<Vec<_>>();
+    assert_eq!(ports("65535"), [65535]);
+    assert_eq!(ports("080"), [80]);
+    assert_eq!(ports("http"), [80]);
+}
