@@ -7,7 +7,7 @@ mod net_util;
 
 use net_util::*;
 use ponynet::net::{
-    Dns, IpVersion, TcpConn, TcpConnection, TcpConnectionNotify, TcpListen, TcpListenNotify, TcpListener, UdpNotify,
+    Dns, IpVersion, ResolveError, TcpConn, TcpConnection, TcpConnectionNotify, TcpListen, TcpListenNotify, TcpListener, UdpNotify,
     UdpOptions, UdpSock, UdpSocket,
 };
 
@@ -116,4 +116,46 @@ fn out_of_range_ports_do_not_resolve() {
     assert_eq!(ports("65535"), [65535]);
     assert_eq!(ports("080"), [80]);
     assert_eq!(ports("http"), [80]);
+}
+
+/// The resolver failure inside an error, if any.
+fn reason(e: &std::io::Error) -> Option<ResolveError> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<ResolveError>()).copied()
+}
+
+#[test]
+fn a_name_that_does_not_exist_is_not_found_with_the_resolvers_words() {
+    // An empty label, a scope of no interface, an unknown service, a
+    // literal of the other family: glibc answers without a name server.
+    for (host, service) in [("a..b", "80"), ("::1%no-such-if", "80"), ("127.0.0.1", "no-such-service-xyz")] {
+        let e = Dns::resolve(host, service).expect_err(host);
+        assert_eq!(reason(&e), Some(ResolveError::NotFound), "{host:?} {service:?}: {e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(e.raw_os_error(), None, "not an errno: {e}");
+        assert!(e.to_string().contains("Name or service not known"), "{e}");
+    }
+    let e = Dns::ip4("::1", "80").expect_err("an IPv6 literal has no IPv4 address");
+    assert_eq!(reason(&e), Some(ResolveError::NotFound), "{e}");
+}
+
+#[test]
+fn an_unreachable_name_server_is_a_temporary_failure() {
+    // A thread in a network namespace of its own (no interface up): no name
+    // server can be reached from it.
+    let got = std::thread::spawn(|| {
+        // SAFETY: unshare affects only the calling thread's network namespace.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            return None;
+        }
+        Some(Dns::resolve("no-such-host.invalid", "80"))
+    })
+    .join()
+    .expect("lookup thread");
+    let Some(got) = got else {
+        eprintln!("skipped: no network namespace for this user");
+        return;
+    };
+    let e = got.expect_err("nothing resolves without a network");
+    assert_eq!(reason(&e), Some(ResolveError::TryAgain), "{e}");
+    assert!(e.to_string().contains("Temporary failure in name resolution"), "{e}");
 }

@@ -14,9 +14,9 @@ use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::ptr::{self, NonNull};
 
-/// Records an OS error for `ponynet_take_error()` (non-partial calls).
+/// Records an OS or resolver error for `ponynet_take_error()` (non-partial calls).
 pub(crate) fn record(e: &io::Error) {
-    failure::record(Failure::Os(e.raw_os_error().unwrap_or(libc::EIO)));
+    failure::record(Failure::of(e));
 }
 
 /// Hands `socket` to a new event of `owner` (subscribed at once). If the
@@ -142,6 +142,12 @@ unsafe fn connect(
 /// larger number, a signed one ("+80", "-1") or text no service name could
 /// be (spaces, control characters, more than 31 characters) fails with
 /// `EINVAL`: it is never taken modulo 65536.
+///
+/// `ponynet_take_error()` after a failure: `EINVAL` for a NULL owner, host
+/// or service, or a malformed service; `PONYNET_ERR_NAME_NOT_FOUND`,
+/// `PONYNET_ERR_NAME_TRY_AGAIN` or `PONYNET_ERR_NAME_FAILED` when `host` or
+/// `service` does not resolve; else the errno of the last address tried
+/// (`EADDRINUSE`, `EADDRNOTAVAIL`...).
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_listen_tcp(
     owner: *mut Owner,
@@ -195,6 +201,13 @@ pub unsafe extern "C" fn pony_os_listen_tcp6(
 /// number, a signed one ("+80", "-1") or text no service name could be
 /// (spaces, control characters, more than 31 characters) fails with
 /// `EINVAL` before anything starts.
+///
+/// `ponynet_take_error()` after a 0: `EINVAL` for a NULL owner, host or
+/// service, or a malformed service; `PONYNET_ERR_NAME_NOT_FOUND`,
+/// `PONYNET_ERR_NAME_TRY_AGAIN` or `PONYNET_ERR_NAME_FAILED` when `host` or
+/// `service` does not resolve; else the errno of the last attempt that
+/// could not start (`ECONNREFUSED`, `ENETUNREACH`, a `from` that does not
+/// bind...).
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_connect_tcp(
     owner: *mut Owner,

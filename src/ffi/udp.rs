@@ -56,6 +56,8 @@ fn setter(result: Option<io::Result<()>>) {
 /// The fd is non-blocking and close-on-exec. `service` is read as for
 /// `pony_os_listen_tcp`: a port 0 to 65535 in decimal digits (empty or "0":
 /// a free port) or a service name; a larger or signed number is `EINVAL`.
+/// `ponynet_take_error()` after a failure: as for `pony_os_listen_tcp`
+/// (`EINVAL`, a `PONYNET_ERR_NAME_*` code, or the errno of the last bind).
 ///
 /// # Safety
 /// `owner` is NULL or an owner that outlives the event; `host` and

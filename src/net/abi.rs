@@ -7,7 +7,7 @@
 use crate::asio::event::Event;
 use crate::ffi::types::{Owner, PonyIpAddress};
 use crate::ffi::{addr, event, io as fio, lifecycle, tcp};
-use crate::host::failure::PONYNET_ERR_EOF;
+use crate::host::failure::{Failure, PONYNET_ERR_EOF};
 use std::ffi::{c_char, c_int, CString};
 use std::io;
 use std::mem::MaybeUninit;
@@ -107,12 +107,15 @@ impl AsioEvent {
     }
 }
 
-/// The error a partial call recorded (`ponynet_take_error`).
+/// The error a call recorded (`ponynet_take_error`): an errno, or a name
+/// that did not resolve, with the resolver's reason.
 fn take_error() -> io::Error {
-    match lifecycle::ponynet_take_error() {
-        0 => io::Error::other("libponynet: partial call failed without an error code"),
-        errno if errno > 0 => io::Error::from_raw_os_error(errno),
-        other => io::Error::other(format!("libponynet: partial call failed ({other})")),
+    let code = lifecycle::ponynet_take_error();
+    match Failure::from_code(code) {
+        None if code == 0 => io::Error::other("libponynet: call failed without an error code"),
+        Some(Failure::Os(errno)) => io::Error::from_raw_os_error(errno),
+        Some(Failure::Resolve(reason)) => reason.into(),
+        _ => io::Error::other(format!("libponynet: call failed ({code})")),
     }
 }
 

@@ -282,7 +282,9 @@ pub struct Dns;
 impl Dns {
     /// Every address `host`/`service` resolves to, IPv4 and IPv6. A
     /// numeric `service` is a port, 0 to 65535 in decimal digits: a larger
-    /// or signed number fails with `EINVAL`.
+    /// or signed number fails with `EINVAL`. A name that does not resolve
+    /// fails with an error that carries a [`ResolveError`](super::ResolveError)
+    /// (`e.get_ref()`), the resolver's reason in its message.
     pub fn resolve(host: &str, service: &str) -> io::Result<Vec<NetAddress>> {
         Dns::lookup(IpVersion::Any, host, service)
     }

@@ -324,19 +324,88 @@ fn port_text(port: u16, buf: &mut [u8; 6]) -> &CStr {
 }
 
 fn not_found() -> io::Error {
-    io::Error::from_raw_os_error(libc::ENOENT)
+    ResolveError::NotFound.into()
 }
 
-/// An `EAI_*` code as an errno: `EAI_SYSTEM` keeps errno; a name that
-/// does not resolve is `ENOENT`; bad arguments are `EINVAL`.
+/// glibc's and musl's `EAI_ADDRFAMILY` (a GNU extension the libc crate
+/// does not declare): the host has no address of the family asked for.
+const EAI_ADDRFAMILY: c_int = -9;
+
+/// Why the resolver could not resolve a name: an `EAI_*` failure that is
+/// not an errno. It travels inside an `io::Error` (kind `NotFound` or
+/// `Other`), whose message is the resolver's own (gai_strerror(3)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    /// No such host or service name, or none with an address of the
+    /// family asked for (`EAI_NONAME`, `EAI_NODATA`, `EAI_ADDRFAMILY`,
+    /// `EAI_SERVICE`).
+    NotFound,
+    /// A temporary failure (`EAI_AGAIN`): the name server did not answer
+    /// or could not be reached; the same lookup may succeed later.
+    TryAgain,
+    /// Any other failure of the resolver (`EAI_FAIL`: a non-recoverable
+    /// failure of the name server; `EAI_OVERFLOW`...).
+    Failed,
+}
+
+impl ResolveError {
+    /// The reason an `EAI_*` code gives. Codes that stand for an errno or
+    /// for bad arguments are not resolver failures: see [`gai_error`].
+    fn of_gai(rc: c_int) -> ResolveError {
+        match rc {
+            libc::EAI_NONAME | libc::EAI_NODATA | EAI_ADDRFAMILY | libc::EAI_SERVICE => ResolveError::NotFound,
+            libc::EAI_AGAIN => ResolveError::TryAgain,
+            _ => ResolveError::Failed,
+        }
+    }
+
+    /// The `EAI_*` code whose text describes it.
+    fn gai_code(self) -> c_int {
+        match self {
+            ResolveError::NotFound => libc::EAI_NONAME,
+            ResolveError::TryAgain => libc::EAI_AGAIN,
+            ResolveError::Failed => libc::EAI_FAIL,
+        }
+    }
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // SAFETY: gai_strerror returns a NUL-terminated static string (NULL
+        // only in a libc that knows no text for the code).
+        let text = unsafe { libc::gai_strerror(self.gai_code()).as_ref().map(|p| CStr::from_ptr(p)) };
+        let text = text.map_or_else(|| format!("{self:?}").into(), CStr::to_string_lossy);
+        write!(f, "name resolution failed: {text}")
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+impl From<ResolveError> for io::Error {
+    fn from(e: ResolveError) -> io::Error {
+        let kind = match e {
+            ResolveError::NotFound => io::ErrorKind::NotFound,
+            ResolveError::TryAgain | ResolveError::Failed => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+/// The resolver failure an error carries, if it is one.
+pub fn resolve_error(e: &io::Error) -> Option<ResolveError> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<ResolveError>()).copied()
+}
+
+/// An `EAI_*` code as an `io::Error`: `EAI_SYSTEM` keeps errno, no memory
+/// is `ENOMEM`, a family or flags the lookup should not have asked for are
+/// `EAFNOSUPPORT` / `EINVAL`; every other code is a [`ResolveError`].
 fn gai_error(rc: c_int) -> io::Error {
     match rc {
         libc::EAI_SYSTEM => io::Error::last_os_error(),
         libc::EAI_MEMORY => io::Error::from_raw_os_error(libc::ENOMEM),
-        libc::EAI_AGAIN => io::Error::from_raw_os_error(libc::EAGAIN),
         libc::EAI_FAMILY => io::Error::from_raw_os_error(libc::EAFNOSUPPORT),
-        libc::EAI_BADFLAGS | libc::EAI_SERVICE | libc::EAI_SOCKTYPE => invalid(),
-        _ => not_found(),
+        libc::EAI_BADFLAGS | libc::EAI_SOCKTYPE => invalid(),
+        _ => ResolveError::of_gai(rc).into(),
     }
 }
 
@@ -468,6 +537,41 @@ mod tests {
         let mut buf = [0u8; 6];
         for port in [0u16, 7, 80, 10000, 65535] {
             assert_eq!(port_text(port, &mut buf).to_str(), Ok(port.to_string().as_str()));
+        }
+    }
+
+    #[test]
+    fn resolver_failures_keep_their_reason() {
+        let reasons = [
+            (libc::EAI_NONAME, ResolveError::NotFound, io::ErrorKind::NotFound),
+            (libc::EAI_NODATA, ResolveError::NotFound, io::ErrorKind::NotFound),
+            (EAI_ADDRFAMILY, ResolveError::NotFound, io::ErrorKind::NotFound),
+            (libc::EAI_SERVICE, ResolveError::NotFound, io::ErrorKind::NotFound),
+            (libc::EAI_AGAIN, ResolveError::TryAgain, io::ErrorKind::Other),
+            (libc::EAI_FAIL, ResolveError::Failed, io::ErrorKind::Other),
+            (libc::EAI_OVERFLOW, ResolveError::Failed, io::ErrorKind::Other),
+        ];
+        for (rc, reason, kind) in reasons {
+            let e = gai_error(rc);
+            assert_eq!((resolve_error(&e), e.kind(), e.raw_os_error()), (Some(reason), kind, None), "{rc}");
+        }
+        assert!(gai_error(libc::EAI_AGAIN).to_string().contains("Temporary failure in name resolution"));
+        assert!(gai_error(libc::EAI_NONAME).to_string().contains("Name or service not known"));
+        assert_eq!(gai_error(libc::EAI_MEMORY).raw_os_error(), Some(libc::ENOMEM));
+        assert_eq!(gai_error(libc::EAI_SOCKTYPE).raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(resolve_error(&io::Error::from_raw_os_error(libc::ENOENT)), None);
+    }
+
+    #[test]
+    fn names_that_do_not_resolve_are_not_found_without_a_query() {
+        // An empty label and a scope of no interface: glibc refuses both
+        // before asking a name server.
+        for (host, service, family) in [(c"a..b", c"80", Family::Any), (c"::1%no-such-if", c"80", Family::Any), (c"::1", c"80", Family::V4), (c"127.0.0.1", c"no-such-service-xyz", Family::Any)] {
+            for socktype in [0, libc::SOCK_STREAM] {
+                let q = Query { host: Some(host), service: Some(service), family, socktype, passive: true };
+                let e = lookup(&q).expect_err("no such name");
+                assert_eq!(resolve_error(&e), Some(ResolveError::NotFound), "{host:?} {service:?}: {e}");
+            }
         }
     }
 
