@@ -1,7 +1,7 @@
 //! Services and names through the public Rust API: a port number beyond
 //! 65535, a signed one or one with spaces fails to listen, to connect and
 //! to resolve (getaddrinfo alone would take it modulo 65536); names keep
-//! working.
+//! working; a failure to listen, bind, connect or resolve says why.
 
 mod net_util;
 
@@ -13,6 +13,19 @@ use ponynet::net::{
 
 const BAD_PORTS: [&str; 6] = ["99999", "4294967297", "65536", "-1", "+80", " 80"];
 
+/// The reason a failure gives, short: "EINVAL", "NotFound"...
+fn why(e: Option<&std::io::Error>) -> String {
+    match e {
+        None => "no reason".into(),
+        Some(e) => match (reason(e), e.raw_os_error()) {
+            (Some(r), _) => format!("{r:?}"),
+            (None, Some(libc::EINVAL)) => "EINVAL".into(),
+            (None, Some(errno)) => format!("errno {errno}"),
+            (None, None) => format!("{e}"),
+        },
+    }
+}
+
 /// Logs what a listener hears, with the port it listens on; closes at once.
 struct ListenLog(Log);
 
@@ -22,8 +35,8 @@ impl TcpListenNotify for ListenLog {
         self.0.push(format!("listening on {port}"));
         listen.close();
     }
-    fn not_listening(&mut self, _listen: &mut TcpListen) {
-        self.0.push("not_listening");
+    fn not_listening(&mut self, listen: &mut TcpListen) {
+        self.0.push(format!("not_listening {}", why(listen.listen_error())));
     }
     fn connected(&mut self, _listen: &mut TcpListen) -> Option<Box<dyn TcpConnectionNotify>> {
         None
@@ -41,8 +54,8 @@ impl TcpConnectionNotify for ConnectLog {
         self.0.push("connected");
         conn.close();
     }
-    fn connect_failed(&mut self, _conn: &mut TcpConn) {
-        self.0.push("connect_failed");
+    fn connect_failed(&mut self, conn: &mut TcpConn) {
+        self.0.push(format!("connect_failed {}", why(conn.connect_error())));
     }
 }
 
@@ -55,8 +68,8 @@ impl UdpNotify for UdpLog {
         self.0.push(format!("listening on {port}"));
         sock.dispose();
     }
-    fn not_listening(&mut self, _sock: &mut UdpSock<'_>) {
-        self.0.push("not_listening");
+    fn not_listening(&mut self, sock: &mut UdpSock<'_>) {
+        self.0.push(format!("not_listening {}", why(sock.listen_error())));
     }
 }
 
@@ -70,7 +83,7 @@ fn out_of_range_ports_do_not_listen() {
             let udp = UdpOptions { host: host.into(), service: port.into(), version: IpVersion::V4, ..UdpOptions::default() };
             UdpSocket::bind(&rt, UdpLog(log.clone()), udp);
             settle(&rt);
-            assert_eq!(log.all(), ["not_listening", "not_listening"], "{host:?} {port:?}");
+            assert_eq!(log.all(), ["not_listening EINVAL", "not_listening EINVAL"], "{host:?} {port:?}");
         }
     }
 }
@@ -98,8 +111,8 @@ fn out_of_range_ports_are_not_connected_to() {
             let log = Log::default();
             TcpConnection::connect(&rt, ConnectLog(log.clone()), host, port);
             settle(&rt);
-            // No attempt starts: connect_failed comes alone.
-            assert_eq!(log.all(), ["connect_failed"], "{host:?} {port:?}");
+            // No attempt starts: connect_failed comes alone, and says why.
+            assert_eq!(log.all(), ["connect_failed EINVAL"], "{host:?} {port:?}");
         }
     }
 }
@@ -158,4 +171,34 @@ fn an_unreachable_name_server_is_a_temporary_failure() {
     let e = got.expect_err("nothing resolves without a network");
     assert_eq!(reason(&e), Some(ResolveError::TryAgain), "{e}");
     assert!(e.to_string().contains("Temporary failure in name resolution"), "{e}");
+}
+
+#[test]
+fn listen_bind_and_connect_failures_say_why() {
+    let rt = runtime();
+    let log = Log::default();
+    for host in ["a..b", "::1%no-such-if"] {
+        TcpListener::listen(&rt, ListenLog(log.clone()), host, "0");
+        UdpSocket::bind(&rt, UdpLog(log.clone()), UdpOptions { host: host.into(), ..UdpOptions::default() });
+        TcpConnection::connect(&rt, ConnectLog(log.clone()), host, "80");
+        settle(&rt);
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    TcpListener::listen(&rt, ListenLog(log.clone()), "127.0.0.1", &port);
+    TcpListener::listen(&rt, ListenLog(log.clone()), "127.0.0.1", "a\0b");
+    settle(&rt);
+    let mut all = log.all();
+    all.sort();
+    let want = [
+        "connect_failed NotFound",
+        "connect_failed NotFound",
+        "not_listening NotFound",
+        "not_listening NotFound",
+        "not_listening NotFound",
+        "not_listening NotFound",
+        "not_listening a host, service or address holds a NUL",
+        &format!("not_listening errno {}", libc::EADDRINUSE),
+    ];
+    assert_eq!(all, want);
 }

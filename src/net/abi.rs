@@ -242,7 +242,8 @@ impl CText {
 const MAX_CONNECT_EVENTS: usize = 16;
 
 /// `ponynet_os_connect_tcp_events`: starts up to `MAX_CONNECT_EVENTS`
-/// connect attempts and returns their events.
+/// connect attempts and returns their events; the recorded error if none
+/// started.
 pub(crate) fn connect_tcp(
     owner: *mut Owner,
     host: &str,
@@ -250,9 +251,9 @@ pub(crate) fn connect_tcp(
     from: &str,
     version: IpVersion,
     flags: u32,
-) -> Vec<AsioEvent> {
+) -> io::Result<Vec<AsioEvent>> {
     let (Some(host), Some(service), Some(from)) = (c_string(host), c_string(service), c_string(from)) else {
-        return Vec::new();
+        return Err(nul_in_text());
     };
     let mut events = [std::ptr::null_mut::<Event>(); MAX_CONNECT_EVENTS];
     let cap = MAX_CONNECT_EVENTS as c_int;
@@ -272,12 +273,22 @@ pub(crate) fn connect_tcp(
         )
     };
     let n = usize::try_from(n).unwrap_or(0).min(MAX_CONNECT_EVENTS);
-    events[..n].iter().filter_map(|&ev| AsioEvent::from_raw(ev)).collect()
+    if n == 0 {
+        return Err(last_error());
+    }
+    Ok(events[..n].iter().filter_map(|&ev| AsioEvent::from_raw(ev)).collect())
 }
 
-/// `pony_os_listen_tcp{,4,6}`; `None` on failure.
-pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> Option<AsioEvent> {
-    let (host, service) = (c_string(host)?, c_string(service)?);
+/// Text with a NUL in it cannot reach the ABI.
+pub(crate) fn nul_in_text() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "a host, service or address holds a NUL")
+}
+
+/// `pony_os_listen_tcp{,4,6}`; the recorded error on failure.
+pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> io::Result<AsioEvent> {
+    let (Some(host), Some(service)) = (c_string(host), c_string(service)) else {
+        return Err(nul_in_text());
+    };
     let f = match version {
         IpVersion::Any => tcp::pony_os_listen_tcp,
         IpVersion::V4 => tcp::pony_os_listen_tcp4,
@@ -285,7 +296,7 @@ pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: 
     };
     // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
     // the strings are NUL-terminated and outlive the call.
-    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) })
+    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) }).ok_or_else(last_error)
 }
 
 /// What `pony_os_accept` got.

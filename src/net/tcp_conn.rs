@@ -85,6 +85,8 @@ pub struct TcpConn {
     pub(crate) phase: Phase,
     /// In-flight Happy Eyeballs attempts (the seed's connect count).
     pub(crate) attempts: Vec<AsioEvent>,
+    /// Why no attempt could start.
+    pub(crate) connect_error: Option<io::Error>,
     /// The connection's event, until its final notification.
     pub(crate) event: Option<AsioEvent>,
     pub(crate) fd: RawFd,
@@ -117,6 +119,7 @@ impl TcpConn {
             listener,
             phase: Phase::New,
             attempts: Vec::new(),
+            connect_error: None,
             event: None,
             fd: -1,
             readable: false,
@@ -276,6 +279,15 @@ impl TcpConn {
     /// escape hatch, e.g. for `pony_asio_event_send`. Valid until closed.
     pub fn asio_event(&self) -> *mut Event {
         self.event.map_or(std::ptr::null_mut(), AsioEvent::as_ptr)
+    }
+
+    /// Why no connection attempt could start, once `connect_failed` said
+    /// so: a name that does not resolve (the error carries a
+    /// [`ResolveError`](super::ResolveError)), a malformed service
+    /// (`EINVAL`), no route... `None` otherwise, also when attempts started
+    /// and each failed.
+    pub fn connect_error(&self) -> Option<&io::Error> {
+        self.connect_error.as_ref()
     }
 
     /// The local address (`pony_os_sockname`).

@@ -51,6 +51,8 @@ struct Core {
     closed: bool,
     packet_size: usize,
     local: Option<NetAddress>,
+    /// Why it could not bind.
+    error: Option<io::Error>,
     replacement: Option<Box<dyn UdpNotify>>,
 }
 
@@ -68,6 +70,14 @@ impl UdpSock<'_> {
     /// The bound address (None when not listening).
     pub fn local_address(&self) -> Option<NetAddress> {
         self.core.local
+    }
+
+    /// Why the socket could not bind, once `not_listening` said so: a name
+    /// that does not resolve (the error carries a
+    /// [`ResolveError`](super::ResolveError)), a malformed service
+    /// (`EINVAL`), an address in use... `None` otherwise.
+    pub fn listen_error(&self) -> Option<&io::Error> {
+        self.core.error.as_ref()
     }
 
     /// Closes the socket; `closed` follows.
@@ -118,15 +128,16 @@ impl UdpActor {
     fn start(&mut self, ctx: &Context<Self>, options: &UdpOptions) {
         let event = abi_udp::listen_udp(ctx.owner(), &options.host, &options.service, options.version);
         match event {
-            Some(ev) => {
+            Ok(ev) => {
                 ctx.events_created(1);
                 self.core.event = Some(ev);
                 self.core.fd = ev.fd();
                 self.core.local = abi::socket_name(self.core.fd, false).map(|raw| NetAddress::from_raw(&raw));
                 self.with_notify(|n, s| n.listening(s));
             }
-            None => {
+            Err(e) => {
                 self.core.closed = true;
+                self.core.error = Some(e);
                 self.with_notify(|n, s| n.not_listening(s));
             }
         }
@@ -197,6 +208,7 @@ impl UdpSocket {
                 closed: false,
                 packet_size: options.packet_size.max(1),
                 local: None,
+                error: None,
                 replacement: None,
             },
         });
