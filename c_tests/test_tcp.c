@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -1002,6 +1003,36 @@ TEST(keepalive_and_nodelay) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+static int int_option(int fd, int level, int option) {
+  int v = -1;
+  socklen_t l = sizeof v;
+  if (getsockopt(fd, level, option, &v, &l) != 0) return -1;
+  return v;
+}
+
+/* Every secs is taken: a half beyond the kernel's limit (TCP_KEEPIDLE
+ * <= 32767 s, TCP_KEEPCNT <= 127) is clamped to it, not refused with the
+ * old value left in place. */
+TEST(keepalive_clamps_to_the_kernels_limits) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct { int secs, idle, count; } cases[] = {
+    {10, 5, 5}, {300, 150, 127}, {254, 127, 127}, {256, 128, 127}, {65534, 32767, 127}, {65536, 32767, 127},
+    {10, 5, 5}, {INT_MAX, 32767, 127}, {3, 1, 1}, {INT_MAX - 1, 32767, 127},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ponynet_take_error();
+    pony_os_keepalive(s, cases[i].secs);
+    if (!CHECK_EQ_INT(ponynet_take_error(), 0)) printf("  keepalive(%d)\n", cases[i].secs);
+    CHECK_EQ_INT(int_option(s, SOL_SOCKET, SO_KEEPALIVE), 1);
+    CHECK_EQ_INT(int_option(s, IPPROTO_TCP, TCP_KEEPIDLE), cases[i].idle);
+    CHECK_EQ_INT(int_option(s, IPPROTO_TCP, TCP_KEEPCNT), cases[i].count);
+    CHECK_EQ_INT(int_option(s, IPPROTO_TCP, TCP_KEEPINTVL), 1);
+  }
+  pony_os_keepalive(s, INT_MIN);
+  CHECK_EQ_INT(int_option(s, SOL_SOCKET, SO_KEEPALIVE), 0);
+  close(s);
+}
+
 /* ---- EMFILE: queued connections are offered again ---------------------- */
 
 #define CLIENTS 48
@@ -1150,6 +1181,7 @@ int main(void) {
   RUN(never_blocks_on_blocking_fds);
   RUN(accept_errors_set_errno);
   RUN(keepalive_and_nodelay);
+  RUN(keepalive_clamps_to_the_kernels_limits);
   RUN(emfile_on_accept_then_the_queued_connection_is_offered_again);
   RUN(stop_at_the_end);
   return harness_summary();

@@ -400,8 +400,13 @@ TEST(multicast_options_ipv4) {
   pony_os_multicast_ttl(a.fd, 7);
   CHECK_EQ_INT(ponynet_take_error(), 0);
   CHECK_EQ_INT(int_option(a.fd, IPPROTO_IP, IP_MULTICAST_TTL), 7);
+  /* Every uint8_t is a TTL the kernel takes (it takes -1..255). */
   pony_os_multicast_ttl(a.fd, 255);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
   CHECK_EQ_INT(int_option(a.fd, IPPROTO_IP, IP_MULTICAST_TTL), 255);
+  pony_os_multicast_ttl(a.fd, 0);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  CHECK_EQ_INT(int_option(a.fd, IPPROTO_IP, IP_MULTICAST_TTL), 0);
 
   pony_os_multicast_interface(a.fd, "127.0.0.1");
   CHECK_EQ_INT(ponynet_take_error(), 0);
@@ -432,6 +437,13 @@ TEST(multicast_options_ipv6) {
   pony_os_multicast_ttl(a.fd, 9);
   CHECK_EQ_INT(ponynet_take_error(), 0);
   CHECK_EQ_INT(int_option(a.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 9);
+  /* Every uint8_t is a hop limit the kernel takes (it takes -1..255). */
+  pony_os_multicast_ttl(a.fd, 255);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  CHECK_EQ_INT(int_option(a.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 255);
+  pony_os_multicast_ttl(a.fd, 0);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  CHECK_EQ_INT(int_option(a.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 0);
 
   pony_os_multicast_interface(a.fd, "::1");
   CHECK_EQ_INT(ponynet_take_error(), 0);

@@ -405,7 +405,11 @@ int pony_os_accept(struct pony_asio_event_t *listen_ev);
 bool pony_os_connected(int fd);
 
 // `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe
-// after `secs / 2` idle seconds, `secs / 2` probes, one second apart.
+// after `secs / 2` idle seconds, `secs / 2` probes, one second apart. Every
+// `secs` is taken: each half is at least 1 and at most what Linux accepts
+// (32767 idle seconds, 127 probes), so `secs` 300 means 150 s and 127
+// probes, and `INT_MAX` 32767 s and 127 probes. Failures (not a TCP
+// socket, a bad fd) are recorded for `ponynet_take_error()`.
 void pony_os_keepalive(int fd, int secs);
 
 // `TCP_NODELAY` on or off.
@@ -493,7 +497,8 @@ void pony_os_multicast_interface(int fd, const char *from);
 void pony_os_multicast_loopback(int fd, bool loopback);
 
 // The hop limit of multicast this socket sends: `IP_MULTICAST_TTL` or
-// `IPV6_MULTICAST_HOPS`, by the socket's family.
+// `IPV6_MULTICAST_HOPS`, by the socket's family. Every `uint8_t` is a
+// value both take (0..255), so none is refused.
 void pony_os_multicast_ttl(int fd, uint8_t ttl);
 
 // Joins the multicast `group` (a literal or a name; IPv4 or IPv6, which

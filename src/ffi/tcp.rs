@@ -341,7 +341,11 @@ pub extern "C" fn pony_os_connected(fd: c_int) -> bool {
 }
 
 /// `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe
-/// after `secs / 2` idle seconds, `secs / 2` probes, one second apart.
+/// after `secs / 2` idle seconds, `secs / 2` probes, one second apart. Every
+/// `secs` is taken: each half is at least 1 and at most what Linux accepts
+/// (32767 idle seconds, 127 probes), so `secs` 300 means 150 s and 127
+/// probes, and `INT_MAX` 32767 s and 127 probes. Failures (not a TCP
+/// socket, a bad fd) are recorded for `ponynet_take_error()`.
 #[no_mangle]
 pub extern "C" fn pony_os_keepalive(fd: c_int, secs: c_int) {
     call((), || {

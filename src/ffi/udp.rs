@@ -200,7 +200,8 @@ pub extern "C" fn pony_os_multicast_loopback(fd: c_int, loopback: bool) {
 }
 
 /// The hop limit of multicast this socket sends: `IP_MULTICAST_TTL` or
-/// `IPV6_MULTICAST_HOPS`, by the socket's family.
+/// `IPV6_MULTICAST_HOPS`, by the socket's family. Every `uint8_t` is a
+/// value both take (0..255), so none is refused.
 #[no_mangle]
 pub extern "C" fn pony_os_multicast_ttl(fd: c_int, ttl: u8) {
     call((), || setter(Some(multicast::set_ttl(fd, ttl))))

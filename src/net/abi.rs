@@ -110,7 +110,11 @@ impl AsioEvent {
 /// The error a call recorded (`ponynet_take_error`): an errno, or a name
 /// that did not resolve, with the resolver's reason.
 fn take_error() -> io::Error {
-    let code = lifecycle::ponynet_take_error();
+    error_of(lifecycle::ponynet_take_error())
+}
+
+/// A `ponynet_take_error()` value as an `io::Error`.
+fn error_of(code: c_int) -> io::Error {
     match Failure::from_code(code) {
         None if code == 0 => io::Error::other("libponynet: call failed without an error code"),
         Some(Failure::Os(errno)) => io::Error::from_raw_os_error(errno),
@@ -180,9 +184,16 @@ pub(crate) fn connected(fd: RawFd) -> bool {
     tcp::pony_os_connected(fd)
 }
 
-/// `pony_os_keepalive`.
-pub(crate) fn keepalive(fd: RawFd, secs: u32) {
+/// `pony_os_keepalive` (`secs` beyond `INT_MAX` is `INT_MAX`: the library
+/// clamps to the kernel's limits anyway), and the error it recorded.
+pub(crate) fn keepalive(fd: RawFd, secs: u32) -> io::Result<()> {
+    // The call records only a failure: clear what an earlier call left.
+    lifecycle::ponynet_take_error();
     tcp::pony_os_keepalive(fd, c_int::try_from(secs).unwrap_or(c_int::MAX));
+    match lifecycle::ponynet_take_error() {
+        0 => Ok(()),
+        code => Err(error_of(code)),
+    }
 }
 
 /// `pony_os_sockopt_level`: this platform's level numbered `n` by Pony, or -1.
@@ -426,6 +437,18 @@ mod tests {
     fn read(t: &CText) -> &CStr {
         // SAFETY: `as_ptr` is NUL-terminated and valid while `t` is.
         unsafe { CStr::from_ptr(t.as_ptr()) }
+    }
+
+    #[test]
+    fn keepalive_reports_what_failed() {
+        assert_eq!(keepalive(-1, 10).map_err(|e| e.raw_os_error()), Err(Some(libc::EBADF)));
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&udp);
+        assert!(keepalive(fd, 10).is_err(), "UDP has no TCP keepalive");
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+        assert!(keepalive(fd, u32::MAX).is_ok());
+        assert!(keepalive(fd, 0).is_ok());
     }
 
     #[test]
