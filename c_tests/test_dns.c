@@ -167,6 +167,76 @@ TEST(addrinfo_by_family_and_walk) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+/* A port above 65535 (getaddrinfo alone would take it modulo 65536:
+ * "99999" is port 34463), a signed one or one with spaces is EINVAL; leading
+ * zeros are decimal; names still go to the services database. */
+TEST(addrinfo_ports_in_range_only) {
+  const char* bad[] = {"99999", "4294967297", "65536", "-1", "+80", " 80", "8 0"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct addrinfo* list = pony_os_addrinfo(0, "127.0.0.1", bad[i]);
+    pony_ipaddress_t a;
+    if (list != NULL) {
+      pony_os_getaddr(list, &a);
+      printf("  \"%s\" gave port %d\n", bad[i], port_of(&a));
+      freeaddrinfo(list);
+    }
+    CHECK(list == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_addrinfo(1, "localhost", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_addrinfo(2, NULL, bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  }
+  struct { const char* service; int port; } good[] = {{"65535", 65535}, {"080", 80}, {"0", 0}, {"", 0}, {"http", 80}};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    struct addrinfo* list = pony_os_addrinfo(1, "127.0.0.1", good[i].service);
+    if (!CHECK(list != NULL)) continue;
+    pony_ipaddress_t a;
+    pony_os_getaddr(list, &a);
+    CHECK_EQ_INT(port_of(&a), good[i].port);
+    freeaddrinfo(list);
+  }
+}
+
+/* A name that does not resolve has its own code, not an errno (glibc
+ * answers these without a name server: an empty label, a scope of no
+ * interface, a literal of the other family, an unknown service). */
+TEST(names_that_do_not_exist_are_name_not_found) {
+  int fds = harness_open_fds();
+  rec_owner_t* o = malloc(sizeof *o);
+  rec_init(o);
+  const char* hosts[] = {"a..b", "::1%no-such-if"};
+  for (int i = 0; i < 2; i++) {
+    CHECK(pony_os_addrinfo(0, hosts[i], "80") == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+    CHECK(pony_os_listen_tcp(&o->base, hosts[i], "0") == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+    CHECK(pony_os_listen_udp(&o->base, hosts[i], "0") == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+    CHECK_EQ_INT(pony_os_connect_tcp(&o->base, hosts[i], "80", NULL, ASIO_READ | ASIO_WRITE), 0);
+    CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+  }
+  CHECK(pony_os_addrinfo(1, "::1", "80") == NULL);
+  CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+  CHECK(pony_os_listen_tcp6(&o->base, "127.0.0.1", "0") == NULL);
+  CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+  CHECK(pony_os_addrinfo(0, "127.0.0.1", "no-such-service-xyz") == NULL);
+  CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+  CHECK(pony_os_listen_tcp(&o->base, "127.0.0.1", "no-such-service-xyz") == NULL);
+  CHECK_EQ_INT(ponynet_take_error(), PONYNET_ERR_NAME_NOT_FOUND);
+  /* The codes are the library's own: no errno, no other library code. */
+  int codes[] = {PONYNET_ERR_NAME_NOT_FOUND, PONYNET_ERR_NAME_TRY_AGAIN, PONYNET_ERR_NAME_FAILED};
+  for (int i = 0; i < 3; i++) {
+    CHECK(codes[i] < 0 && codes[i] != PONYNET_ERR_EOF && codes[i] != PONYNET_ERR_PANIC);
+    for (int j = 0; j < i; j++) CHECK(codes[i] != codes[j]);
+  }
+  CHECK_EQ_INT(rec_total(o), 0);
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), 0);
+  rec_fini(o);
+  free(o);
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
 TEST(hostile_strings_fail_fast) {
   size_t big = 1 << 20;
   char* longname = malloc(big + 1);
@@ -313,6 +383,46 @@ static int loopback_only_child(void) {
   return fails;
 }
 
+/* In a child in a network namespace of its own, with no interface up: no
+ * name server can be reached, and every lookup of a name fails with
+ * PONYNET_ERR_NAME_TRY_AGAIN (not EAGAIN, not ENOENT). Returns the number
+ * of failed checks. */
+static int unreachable_resolver_child(void) {
+  int fails = 0;
+  rec_owner_t* o = malloc(sizeof *o);
+  rec_init(o);
+  const char* name = "no-such-host.invalid";
+  if (pony_os_addrinfo(0, name, "80") != NULL) fails++;
+  if (ponynet_take_error() != PONYNET_ERR_NAME_TRY_AGAIN) fails++;
+  if (pony_os_listen_tcp(&o->base, name, "0") != NULL) fails++;
+  if (ponynet_take_error() != PONYNET_ERR_NAME_TRY_AGAIN) fails++;
+  if (pony_os_connect_tcp(&o->base, name, "80", NULL, ASIO_READ | ASIO_WRITE) != 0) fails++;
+  int code = ponynet_take_error();
+  if (code != PONYNET_ERR_NAME_TRY_AGAIN) {
+    printf("  connect to %s: ponynet_take_error() = %d\n", name, code);
+    fails++;
+  }
+  if (pony_os_listen_udp(&o->base, name, "0") != NULL) fails++;
+  if (ponynet_take_error() != PONYNET_ERR_NAME_TRY_AGAIN) fails++;
+  rec_fini(o);
+  free(o);
+  fflush(stdout); /* the child leaves with _exit */
+  return fails;
+}
+
+TEST(an_unreachable_name_server_is_name_try_again) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (unshare(CLONE_NEWNET) != 0) _exit(77); /* not allowed here: skip */
+    _exit(unreachable_resolver_child() == 0 ? 0 : 1);
+  }
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) printf("  (skipped: no network namespace for this user)\n");
+  else CHECK_EQ_INT(WEXITSTATUS(status), 0);
+}
+
 TEST(lookups_work_with_only_loopback) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -334,9 +444,12 @@ TEST(stop_at_the_end) {
 int main(void) {
   /* First, while this process has no thread but main: it forks. */
   RUN(lookups_work_with_only_loopback);
+  RUN(an_unreachable_name_server_is_name_try_again);
   RUN(literal_addresses);
   RUN(families_and_lengths);
   RUN(addrinfo_by_family_and_walk);
+  RUN(addrinfo_ports_in_range_only);
+  RUN(names_that_do_not_exist_are_name_not_found);
   RUN(hostile_strings_fail_fast);
   RUN(nameinfo_numeric_and_names);
   RUN(ip_string_of_raw_addresses);

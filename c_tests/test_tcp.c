@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -211,6 +212,79 @@ TEST(listen_failures_return_null_and_leak_nothing) {
   CHECK_EQ_INT(ponynet_asio_noisy_count(), 0);
   CHECK_EQ_INT(rec_total(o), 1); /* only ev's final notification */
   owner_free(o);
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
+/* A service above 65535 (getaddrinfo alone would take it modulo 65536:
+ * "99999" is port 34463, "65536" a free port), a signed one, or one with
+ * spaces is EINVAL for listen and connect, literal host or name. */
+TEST(out_of_range_and_malformed_ports_fail_with_einval) {
+  int fds = harness_open_fds();
+  rec_owner_t* o = owner_new();
+  const char* bad[] = {"99999", "4294967297", "65536", "18446744073709551697", "-1", "+80", " 80", "80 "};
+  pony_asio_event_t* evs[4];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char* hosts[] = {"127.0.0.1", "localhost"};
+    for (int h = 0; h < 2; h++) {
+      pony_asio_event_t* ev = pony_os_listen_tcp4(&o->base, hosts[h], bad[i]);
+      if (!CHECK(ev == NULL)) printf("  listen(%s, \"%s\") on port %d\n", hosts[h], bad[i], port_of(pony_asio_event_fd(ev)));
+      CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+      CHECK_EQ_INT(pony_os_connect_tcp4(&o->base, hosts[h], bad[i], NULL, RW_ONESHOT), 0);
+      CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    }
+    CHECK(pony_os_listen_tcp(&o->base, "", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_listen_tcp6(&o->base, "::1", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK_EQ_INT(pony_os_connect_tcp(&o->base, "::1", bad[i], NULL, RW_ONESHOT), 0);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK_EQ_INT(ponynet_os_connect_tcp_events(&o->base, "127.0.0.1", bad[i], "", RW_ONESHOT, 0, evs, 4), 0);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  }
+  /* Port 0 (or no port) is nothing to connect to. */
+  const char* zero[] = {"0", "00", ""};
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(pony_os_connect_tcp4(&o->base, "127.0.0.1", zero[i], NULL, RW_ONESHOT), 0);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK_EQ_INT(pony_os_connect_tcp(&o->base, "localhost", zero[i], NULL, RW_ONESHOT), 0);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  }
+  CHECK_EQ_INT(rec_total(o), 0);
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), 0);
+  /* To listen, an empty service is port 0: a free port, with any host. */
+  const char* listen_hosts[] = {"127.0.0.1", "localhost", ""};
+  for (int h = 0; h < 3; h++) {
+    pony_asio_event_t* ev = pony_os_listen_tcp4(&o->base, listen_hosts[h], "");
+    if (!CHECK(ev != NULL)) continue;
+    CHECK(port_of(pony_asio_event_fd(ev)) > 0);
+    close_event(o, ev);
+  }
+  /* Leading zeros are decimal, as getaddrinfo reads them. */
+  char port[16], padded[24];
+  pony_asio_event_t* lev = listen4(o, port);
+  snprintf(padded, sizeof padded, "000%s", port);
+  rec_owner_t* co = owner_new();
+  pony_asio_event_t* cev;
+  int sfd;
+  if (make_pair(co, lev, port, &cev, &sfd)) {
+    close_event(co, cev);
+    close(sfd);
+  }
+  rec_fini(co);
+  rec_init(co);
+  CHECK_EQ_INT(pony_os_connect_tcp4(&co->base, "127.0.0.1", padded, NULL, RW_ONESHOT), 1);
+  CHECK(WAIT_UNTIL(nth_event(co, ASIO_WRITE, 0) != NULL, WAIT_MS));
+  cev = nth_event(co, ASIO_WRITE, 0);
+  if (CHECK(cev != NULL)) {
+    CHECK(pony_os_connected(pony_asio_event_fd(cev)));
+    close_event(co, cev);
+  }
+  sfd = accept_one(lev);
+  if (CHECK(sfd > 0)) close(sfd);
+  close_event(o, lev);
+  owner_free(co);
+  owner_free(o);
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), 0);
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
@@ -929,6 +1003,36 @@ TEST(keepalive_and_nodelay) {
   CHECK_EQ_INT(harness_open_fds(), fds);
 }
 
+static int int_option(int fd, int level, int option) {
+  int v = -1;
+  socklen_t l = sizeof v;
+  if (getsockopt(fd, level, option, &v, &l) != 0) return -1;
+  return v;
+}
+
+/* Every secs is taken: a half beyond the kernel's limit (TCP_KEEPIDLE
+ * <= 32767 s, TCP_KEEPCNT <= 127) is clamped to it, not refused with the
+ * old value left in place. */
+TEST(keepalive_clamps_to_the_kernels_limits) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct { int secs, idle, count; } cases[] = {
+    {10, 5, 5}, {300, 150, 127}, {254, 127, 127}, {256, 128, 127}, {65534, 32767, 127}, {65536, 32767, 127},
+    {10, 5, 5}, {INT_MAX, 32767, 127}, {3, 1, 1}, {INT_MAX - 1, 32767, 127},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    ponynet_take_error();
+    pony_os_keepalive(s, cases[i].secs);
+    if (!CHECK_EQ_INT(ponynet_take_error(), 0)) printf("  keepalive(%d)\n", cases[i].secs);
+    CHECK_EQ_INT(int_option(s, SOL_SOCKET, SO_KEEPALIVE), 1);
+    CHECK_EQ_INT(int_option(s, IPPROTO_TCP, TCP_KEEPIDLE), cases[i].idle);
+    CHECK_EQ_INT(int_option(s, IPPROTO_TCP, TCP_KEEPCNT), cases[i].count);
+    CHECK_EQ_INT(int_option(s, IPPROTO_TCP, TCP_KEEPINTVL), 1);
+  }
+  pony_os_keepalive(s, INT_MIN);
+  CHECK_EQ_INT(int_option(s, SOL_SOCKET, SO_KEEPALIVE), 0);
+  close(s);
+}
+
 /* ---- EMFILE: queued connections are offered again ---------------------- */
 
 #define CLIENTS 48
@@ -1062,6 +1166,7 @@ int main(void) {
   RUN(listen_on_port_0_then_learn_the_port);
   RUN(listen_failures_return_null_and_leak_nothing);
   RUN(hostile_host_strings_fail_fast);
+  RUN(out_of_range_and_malformed_ports_fail_with_einval);
   RUN(connect_accept_send_recv_and_names);
   RUN(connect_from_a_local_address_and_to_any);
   RUN(connect_refused_ipv4_and_ipv6);
@@ -1076,6 +1181,7 @@ int main(void) {
   RUN(never_blocks_on_blocking_fds);
   RUN(accept_errors_set_errno);
   RUN(keepalive_and_nodelay);
+  RUN(keepalive_clamps_to_the_kernels_limits);
   RUN(emfile_on_accept_then_the_queued_connection_is_offered_again);
   RUN(stop_at_the_end);
   return harness_summary();

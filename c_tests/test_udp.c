@@ -283,6 +283,40 @@ TEST(listen_failures_leak_nothing) {
   rec_fini(&o);
 }
 
+/* A port above 65535 (getaddrinfo alone would take it modulo 65536), a
+ * signed one, or one with spaces is EINVAL; an empty service is port 0. */
+TEST(out_of_range_and_malformed_ports_fail_with_einval) {
+  int fds = harness_open_fds();
+  uint64_t noisy = ponynet_asio_noisy_count();
+  rec_owner_t o;
+  rec_init(&o);
+  const char* bad[] = {"99999", "4294967297", "65536", "-1", "+53", " 53"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    CHECK(pony_os_listen_udp4(&o.base, "127.0.0.1", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_listen_udp(&o.base, "localhost", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+    CHECK(pony_os_listen_udp6(&o.base, "", bad[i]) == NULL);
+    CHECK_EQ_INT(ponynet_take_error(), EINVAL);
+  }
+  CHECK_EQ_INT(ponynet_asio_noisy_count(), noisy);
+  CHECK_EQ_INT(rec_total(&o), 0);
+  rec_fini(&o);
+  const char* hosts[] = {"127.0.0.1", ""};
+  for (int h = 0; h < 2; h++) {
+    udp_t u;
+    rec_init(&u.owner);
+    u.ev = pony_os_listen_udp4(&u.owner.base, hosts[h], "");
+    u.fd = pony_asio_event_fd(u.ev);
+    if (CHECK(u.ev != NULL)) {
+      pony_ipaddress_t a = address_of(u.fd);
+      CHECK(ntohs(((struct sockaddr_in*)&a.addr)->sin_port) != 0);
+    }
+    udp_close(&u);
+  }
+  CHECK_EQ_INT(harness_open_fds(), fds);
+}
+
 TEST(null_arguments_fail) {
   int fds = harness_open_fds();
   udp_t a;
@@ -366,8 +400,13 @@ TEST(multicast_options_ipv4) {
   pony_os_multicast_ttl(a.fd, 7);
   CHECK_EQ_INT(ponynet_take_error(), 0);
   CHECK_EQ_INT(int_option(a.fd, IPPROTO_IP, IP_MULTICAST_TTL), 7);
+  /* Every uint8_t is a TTL the kernel takes (it takes -1..255). */
   pony_os_multicast_ttl(a.fd, 255);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
   CHECK_EQ_INT(int_option(a.fd, IPPROTO_IP, IP_MULTICAST_TTL), 255);
+  pony_os_multicast_ttl(a.fd, 0);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  CHECK_EQ_INT(int_option(a.fd, IPPROTO_IP, IP_MULTICAST_TTL), 0);
 
   pony_os_multicast_interface(a.fd, "127.0.0.1");
   CHECK_EQ_INT(ponynet_take_error(), 0);
@@ -398,6 +437,13 @@ TEST(multicast_options_ipv6) {
   pony_os_multicast_ttl(a.fd, 9);
   CHECK_EQ_INT(ponynet_take_error(), 0);
   CHECK_EQ_INT(int_option(a.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 9);
+  /* Every uint8_t is a hop limit the kernel takes (it takes -1..255). */
+  pony_os_multicast_ttl(a.fd, 255);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  CHECK_EQ_INT(int_option(a.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 255);
+  pony_os_multicast_ttl(a.fd, 0);
+  CHECK_EQ_INT(ponynet_take_error(), 0);
+  CHECK_EQ_INT(int_option(a.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS), 0);
 
   pony_os_multicast_interface(a.fd, "::1");
   CHECK_EQ_INT(ponynet_take_error(), 0);
@@ -490,6 +536,7 @@ int main(void) {
   RUN(never_blocks_on_a_blocking_fd);
   RUN(sendto_failures_are_recorded);
   RUN(listen_failures_leak_nothing);
+  RUN(out_of_range_and_malformed_ports_fail_with_einval);
   RUN(null_arguments_fail);
   RUN(broadcast_on_and_off);
   RUN(multicast_options_ipv4);

@@ -54,6 +54,21 @@ struct ponynet_owner_t;
 // `ponynet_take_error()` value after a panic was caught at the boundary.
 #define PONYNET_ERR_PANIC -2
 
+// `ponynet_take_error()` value after a name lookup found no such name: the
+// host or service name does not exist, or has no address of the family
+// asked for (getaddrinfo's `EAI_NONAME`, `EAI_NODATA`, `EAI_ADDRFAMILY`,
+// `EAI_SERVICE`).
+#define PONYNET_ERR_NAME_NOT_FOUND -3
+
+// `ponynet_take_error()` value after a temporary failure of name
+// resolution (`EAI_AGAIN`): the name server did not answer or could not be
+// reached; the same lookup may succeed later.
+#define PONYNET_ERR_NAME_TRY_AGAIN -4
+
+// `ponynet_take_error()` value after any other failure of the resolver
+// (`EAI_FAIL`: a non-recoverable failure of the name server, ...).
+#define PONYNET_ERR_NAME_FAILED -5
+
 // One subscription. C sees it as the opaque `pony_asio_event_t`; its
 // address is stable from create until it is freed.
 typedef struct pony_asio_event_t pony_asio_event_t;
@@ -117,13 +132,27 @@ uint32_t ponyint_address_length(struct pony_ipaddress_t *ip);
 // The host and service of `ip` as text: numeric unless `reversedns` /
 // `servicename` ask for names. On success `*host` and `*serv` get strings
 // allocated by the library (C: release them with `free()`). False on
-// failure or a NULL argument (nothing is allocated then).
+// failure or a NULL argument, and nothing is allocated then:
+// `ponynet_take_error()` gives `EINVAL`, `EAFNOSUPPORT`, or a
+// `PONYNET_ERR_NAME_*` code when the resolver failed.
 bool pony_os_nameinfo(struct pony_ipaddress_t *ip, char **host, char **serv, bool reversedns, bool servicename);
 
 // A passive lookup of `host`/`service` (either may be NULL or empty, not
 // both) in `family`: 0 any, 1 IPv4, 2 IPv6. Returns the raw getaddrinfo
 // list (the caller frees it with `freeaddrinfo`), or NULL for another
 // family, a failed lookup, or a host string no resolver could accept.
+// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+// allowed), or a service name ("http"); a larger number, a signed one
+// ("+80", "-1") or text no service name could be fails with `EINVAL`
+// (getaddrinfo alone would take "99999" as port 34463).
+//
+// `ponynet_take_error()` after a NULL: `EAFNOSUPPORT` for another family,
+// `EINVAL` for nothing to look up or a malformed string,
+// `PONYNET_ERR_NAME_NOT_FOUND` when no such host or service exists (or has
+// no address in `family`), `PONYNET_ERR_NAME_TRY_AGAIN` when the name
+// server could not be reached or did not answer, `PONYNET_ERR_NAME_FAILED`
+// for any other failure of the resolver, and an errno (`ENOMEM`...) when
+// the system failed.
 struct addrinfo *pony_os_addrinfo(int family, const char *host, const char *service);
 
 // Copies the address of one `pony_os_addrinfo` entry into `ip->addr`
@@ -235,7 +264,11 @@ int pony_os_errno(void);
 // 0 if the most recent partial call on this thread succeeded; otherwise the
 // errno it failed with, `PONYNET_ERR_EOF` (-1) for the peer's orderly
 // shutdown seen by `pony_os_recv`/`pony_os_recvfrom`, or `PONYNET_ERR_PANIC`
-// (-2). Reading it clears it.
+// (-2). Reading it clears it. After a failed listen, connect or lookup it
+// holds an errno or, when a name did not resolve, one of
+// `PONYNET_ERR_NAME_NOT_FOUND` (-3), `PONYNET_ERR_NAME_TRY_AGAIN` (-4) and
+// `PONYNET_ERR_NAME_FAILED` (-5): never an errno standing in for a
+// resolver's answer.
 int ponynet_take_error(void);
 
 // Live noisy subscriptions: noisy events from create until unsubscribe.
@@ -299,6 +332,18 @@ int pony_os_sockopt_option(int n);
 // `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
 // listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
 // says why). The fd is non-blocking and close-on-exec.
+//
+// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+// allowed; empty or "0": a free port), or a service name ("http"). A
+// larger number, a signed one ("+80", "-1") or text no service name could
+// be (spaces, control characters, more than 31 characters) fails with
+// `EINVAL`: it is never taken modulo 65536.
+//
+// `ponynet_take_error()` after a failure: `EINVAL` for a NULL owner, host
+// or service, or a malformed service; `PONYNET_ERR_NAME_NOT_FOUND`,
+// `PONYNET_ERR_NAME_TRY_AGAIN` or `PONYNET_ERR_NAME_FAILED` when `host` or
+// `service` does not resolve; else the errno of the last address tried
+// (`EADDRINUSE`, `EADDRNOTAVAIL`...).
 struct pony_asio_event_t *pony_os_listen_tcp(struct ponynet_owner_t *owner, const char *host, const char *service);
 
 // As `pony_os_listen_tcp`, IPv4 only.
@@ -316,6 +361,19 @@ struct pony_asio_event_t *pony_os_listen_tcp6(struct ponynet_owner_t *owner, con
 // owner gets no notification; `ponynet_take_error()` says why). Each
 // attempt reports completion as a WRITE notification on its own event:
 // check `pony_os_connected(pony_asio_event_fd(ev))`.
+//
+// `service` is a port number in decimal digits, 1 to 65535 (leading zeros
+// allowed), or a service name ("http"). Port 0, an empty service, a larger
+// number, a signed one ("+80", "-1") or text no service name could be
+// (spaces, control characters, more than 31 characters) fails with
+// `EINVAL` before anything starts.
+//
+// `ponynet_take_error()` after a 0: `EINVAL` for a NULL owner, host or
+// service, or a malformed service; `PONYNET_ERR_NAME_NOT_FOUND`,
+// `PONYNET_ERR_NAME_TRY_AGAIN` or `PONYNET_ERR_NAME_FAILED` when `host` or
+// `service` does not resolve; else the errno of the last attempt that
+// could not start (`ECONNREFUSED`, `ENETUNREACH`, a `from` that does not
+// bind...).
 int pony_os_connect_tcp(struct ponynet_owner_t *owner, const char *host, const char *service, const char *from, uint32_t asio_flags);
 
 // As `pony_os_connect_tcp`, IPv4 only.
@@ -352,7 +410,11 @@ int pony_os_accept(struct pony_asio_event_t *listen_ev);
 bool pony_os_connected(int fd);
 
 // `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe
-// after `secs / 2` idle seconds, `secs / 2` probes, one second apart.
+// after `secs / 2` idle seconds, `secs / 2` probes, one second apart. Every
+// `secs` is taken: each half is at least 1 and at most what Linux accepts
+// (32767 idle seconds, 127 probes), so `secs` 300 means 150 s and 127
+// probes, and `INT_MAX` 32767 s and 127 probes. Failures (not a TCP
+// socket, a bad fd) are recorded for `ponynet_take_error()`.
 void pony_os_keepalive(int fd, int secs);
 
 // `TCP_NODELAY` on or off.
@@ -370,7 +432,11 @@ void pony_os_socket_close(int fd);
 // resolved address is tried in turn) with `SO_REUSEADDR`, and returns a
 // noisy `ASIO_READ` event for the socket. NULL on any failure, a NULL
 // argument included (nothing leaked; `ponynet_take_error()` says why).
-// The fd is non-blocking and close-on-exec.
+// The fd is non-blocking and close-on-exec. `service` is read as for
+// `pony_os_listen_tcp`: a port 0 to 65535 in decimal digits (empty or "0":
+// a free port) or a service name; a larger or signed number is `EINVAL`.
+// `ponynet_take_error()` after a failure: as for `pony_os_listen_tcp`
+// (`EINVAL`, a `PONYNET_ERR_NAME_*` code, or the errno of the last bind).
 //
 // # Safety
 // `owner` is NULL or an owner that outlives the event; `host` and
@@ -436,7 +502,8 @@ void pony_os_multicast_interface(int fd, const char *from);
 void pony_os_multicast_loopback(int fd, bool loopback);
 
 // The hop limit of multicast this socket sends: `IP_MULTICAST_TTL` or
-// `IPV6_MULTICAST_HOPS`, by the socket's family.
+// `IPV6_MULTICAST_HOPS`, by the socket's family. Every `uint8_t` is a
+// value both take (0..255), so none is refused.
 void pony_os_multicast_ttl(int fd, uint8_t ttl);
 
 // Joins the multicast `group` (a literal or a name; IPv4 or IPv6, which

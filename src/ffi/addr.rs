@@ -102,7 +102,9 @@ pub unsafe extern "C" fn ponyint_address_length(ip: *mut PonyIpAddress) -> u32 {
 /// The host and service of `ip` as text: numeric unless `reversedns` /
 /// `servicename` ask for names. On success `*host` and `*serv` get strings
 /// allocated by the library (C: release them with `free()`). False on
-/// failure or a NULL argument (nothing is allocated then).
+/// failure or a NULL argument, and nothing is allocated then:
+/// `ponynet_take_error()` gives `EINVAL`, `EAFNOSUPPORT`, or a
+/// `PONYNET_ERR_NAME_*` code when the resolver failed.
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_nameinfo(
     ip: *mut PonyIpAddress,
@@ -152,6 +154,18 @@ pub unsafe extern "C" fn pony_os_nameinfo(
 /// both) in `family`: 0 any, 1 IPv4, 2 IPv6. Returns the raw getaddrinfo
 /// list (the caller frees it with `freeaddrinfo`), or NULL for another
 /// family, a failed lookup, or a host string no resolver could accept.
+/// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+/// allowed), or a service name ("http"); a larger number, a signed one
+/// ("+80", "-1") or text no service name could be fails with `EINVAL`
+/// (getaddrinfo alone would take "99999" as port 34463).
+///
+/// `ponynet_take_error()` after a NULL: `EAFNOSUPPORT` for another family,
+/// `EINVAL` for nothing to look up or a malformed string,
+/// `PONYNET_ERR_NAME_NOT_FOUND` when no such host or service exists (or has
+/// no address in `family`), `PONYNET_ERR_NAME_TRY_AGAIN` when the name
+/// server could not be reached or did not answer, `PONYNET_ERR_NAME_FAILED`
+/// for any other failure of the resolver, and an errno (`ENOMEM`...) when
+/// the system failed.
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_addrinfo(
     family: c_int,

@@ -5,12 +5,18 @@ use crate::asio::thread;
 use crate::host::{failure, noisy};
 use std::ffi::{c_char, c_int};
 
-pub use crate::host::failure::{PONYNET_ERR_EOF, PONYNET_ERR_PANIC};
+pub use crate::host::failure::{
+    PONYNET_ERR_EOF, PONYNET_ERR_NAME_FAILED, PONYNET_ERR_NAME_NOT_FOUND, PONYNET_ERR_NAME_TRY_AGAIN, PONYNET_ERR_PANIC,
+};
 
 /// 0 if the most recent partial call on this thread succeeded; otherwise the
 /// errno it failed with, `PONYNET_ERR_EOF` (-1) for the peer's orderly
 /// shutdown seen by `pony_os_recv`/`pony_os_recvfrom`, or `PONYNET_ERR_PANIC`
-/// (-2). Reading it clears it.
+/// (-2). Reading it clears it. After a failed listen, connect or lookup it
+/// holds an errno or, when a name did not resolve, one of
+/// `PONYNET_ERR_NAME_NOT_FOUND` (-3), `PONYNET_ERR_NAME_TRY_AGAIN` (-4) and
+/// `PONYNET_ERR_NAME_FAILED` (-5): never an errno standing in for a
+/// resolver's answer.
 #[no_mangle]
 pub extern "C" fn ponynet_take_error() -> c_int {
     call(0, failure::take)

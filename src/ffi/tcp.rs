@@ -14,9 +14,9 @@ use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd};
 use std::ptr::{self, NonNull};
 
-/// Records an OS error for `ponynet_take_error()` (non-partial calls).
+/// Records an OS or resolver error for `ponynet_take_error()` (non-partial calls).
 pub(crate) fn record(e: &io::Error) {
-    failure::record(Failure::Os(e.raw_os_error().unwrap_or(libc::EIO)));
+    failure::record(Failure::of(e));
 }
 
 /// Hands `socket` to a new event of `owner` (subscribed at once). If the
@@ -136,6 +136,18 @@ unsafe fn connect(
 /// `SO_REUSEADDR`, listens, and returns a noisy `ASIO_READ` event for the
 /// listening fd. NULL on any failure (nothing leaked; `ponynet_take_error()`
 /// says why). The fd is non-blocking and close-on-exec.
+///
+/// `service` is a port number in decimal digits, 0 to 65535 (leading zeros
+/// allowed; empty or "0": a free port), or a service name ("http"). A
+/// larger number, a signed one ("+80", "-1") or text no service name could
+/// be (spaces, control characters, more than 31 characters) fails with
+/// `EINVAL`: it is never taken modulo 65536.
+///
+/// `ponynet_take_error()` after a failure: `EINVAL` for a NULL owner, host
+/// or service, or a malformed service; `PONYNET_ERR_NAME_NOT_FOUND`,
+/// `PONYNET_ERR_NAME_TRY_AGAIN` or `PONYNET_ERR_NAME_FAILED` when `host` or
+/// `service` does not resolve; else the errno of the last address tried
+/// (`EADDRINUSE`, `EADDRNOTAVAIL`...).
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_listen_tcp(
     owner: *mut Owner,
@@ -183,6 +195,19 @@ pub unsafe extern "C" fn pony_os_listen_tcp6(
 /// owner gets no notification; `ponynet_take_error()` says why). Each
 /// attempt reports completion as a WRITE notification on its own event:
 /// check `pony_os_connected(pony_asio_event_fd(ev))`.
+///
+/// `service` is a port number in decimal digits, 1 to 65535 (leading zeros
+/// allowed), or a service name ("http"). Port 0, an empty service, a larger
+/// number, a signed one ("+80", "-1") or text no service name could be
+/// (spaces, control characters, more than 31 characters) fails with
+/// `EINVAL` before anything starts.
+///
+/// `ponynet_take_error()` after a 0: `EINVAL` for a NULL owner, host or
+/// service, or a malformed service; `PONYNET_ERR_NAME_NOT_FOUND`,
+/// `PONYNET_ERR_NAME_TRY_AGAIN` or `PONYNET_ERR_NAME_FAILED` when `host` or
+/// `service` does not resolve; else the errno of the last attempt that
+/// could not start (`ECONNREFUSED`, `ENETUNREACH`, a `from` that does not
+/// bind...).
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_connect_tcp(
     owner: *mut Owner,
@@ -315,7 +340,11 @@ pub extern "C" fn pony_os_connected(fd: c_int) -> bool {
 }
 
 /// `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe
-/// after `secs / 2` idle seconds, `secs / 2` probes, one second apart.
+/// after `secs / 2` idle seconds, `secs / 2` probes, one second apart. Every
+/// `secs` is taken: each half is at least 1 and at most what Linux accepts
+/// (32767 idle seconds, 127 probes), so `secs` 300 means 150 s and 127
+/// probes, and `INT_MAX` 32767 s and 127 probes. Failures (not a TCP
+/// socket, a bad fd) are recorded for `ponynet_take_error()`.
 #[no_mangle]
 pub extern "C" fn pony_os_keepalive(fd: c_int, secs: c_int) {
     call((), || {

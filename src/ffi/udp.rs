@@ -53,7 +53,11 @@ fn setter(result: Option<io::Result<()>>) {
 /// resolved address is tried in turn) with `SO_REUSEADDR`, and returns a
 /// noisy `ASIO_READ` event for the socket. NULL on any failure, a NULL
 /// argument included (nothing leaked; `ponynet_take_error()` says why).
-/// The fd is non-blocking and close-on-exec.
+/// The fd is non-blocking and close-on-exec. `service` is read as for
+/// `pony_os_listen_tcp`: a port 0 to 65535 in decimal digits (empty or "0":
+/// a free port) or a service name; a larger or signed number is `EINVAL`.
+/// `ponynet_take_error()` after a failure: as for `pony_os_listen_tcp`
+/// (`EINVAL`, a `PONYNET_ERR_NAME_*` code, or the errno of the last bind).
 ///
 /// # Safety
 /// `owner` is NULL or an owner that outlives the event; `host` and
@@ -196,7 +200,8 @@ pub extern "C" fn pony_os_multicast_loopback(fd: c_int, loopback: bool) {
 }
 
 /// The hop limit of multicast this socket sends: `IP_MULTICAST_TTL` or
-/// `IPV6_MULTICAST_HOPS`, by the socket's family.
+/// `IPV6_MULTICAST_HOPS`, by the socket's family. Every `uint8_t` is a
+/// value both take (0..255), so none is refused.
 #[no_mangle]
 pub extern "C" fn pony_os_multicast_ttl(fd: c_int, ttl: u8) {
     call((), || setter(Some(multicast::set_ttl(fd, ttl))))

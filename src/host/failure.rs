@@ -3,6 +3,7 @@
 //! In a C host the function returns 0 and the reason waits, per thread, for
 //! `ponynet_take_error()`.
 
+use crate::os::resolve::{self, ResolveError};
 use std::cell::Cell;
 use std::io;
 
@@ -10,6 +11,18 @@ use std::io;
 pub const PONYNET_ERR_EOF: i32 = -1;
 /// `ponynet_take_error()` value after a panic was caught at the boundary.
 pub const PONYNET_ERR_PANIC: i32 = -2;
+/// `ponynet_take_error()` value after a name lookup found no such name: the
+/// host or service name does not exist, or has no address of the family
+/// asked for (getaddrinfo's `EAI_NONAME`, `EAI_NODATA`, `EAI_ADDRFAMILY`,
+/// `EAI_SERVICE`).
+pub const PONYNET_ERR_NAME_NOT_FOUND: i32 = -3;
+/// `ponynet_take_error()` value after a temporary failure of name
+/// resolution (`EAI_AGAIN`): the name server did not answer or could not be
+/// reached; the same lookup may succeed later.
+pub const PONYNET_ERR_NAME_TRY_AGAIN: i32 = -4;
+/// `ponynet_take_error()` value after any other failure of the resolver
+/// (`EAI_FAIL`: a non-recoverable failure of the name server, ...).
+pub const PONYNET_ERR_NAME_FAILED: i32 = -5;
 
 /// Why a partial function failed.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -20,6 +33,8 @@ pub enum Failure {
     Eof,
     /// A panic was caught at the ABI boundary.
     Panic,
+    /// A name did not resolve.
+    Resolve(ResolveError),
 }
 
 impl Failure {
@@ -29,6 +44,33 @@ impl Failure {
             Failure::Os(errno) => errno,
             Failure::Eof => PONYNET_ERR_EOF,
             Failure::Panic => PONYNET_ERR_PANIC,
+            Failure::Resolve(ResolveError::NotFound) => PONYNET_ERR_NAME_NOT_FOUND,
+            Failure::Resolve(ResolveError::TryAgain) => PONYNET_ERR_NAME_TRY_AGAIN,
+            Failure::Resolve(ResolveError::Failed) => PONYNET_ERR_NAME_FAILED,
+        }
+    }
+
+    /// The failure a `ponynet_take_error()` value stands for; `None` for 0
+    /// (no failure) and for values the library never records.
+    pub fn from_code(code: i32) -> Option<Failure> {
+        match code {
+            0 => None,
+            errno if errno > 0 => Some(Failure::Os(errno)),
+            PONYNET_ERR_EOF => Some(Failure::Eof),
+            PONYNET_ERR_PANIC => Some(Failure::Panic),
+            PONYNET_ERR_NAME_NOT_FOUND => Some(Failure::Resolve(ResolveError::NotFound)),
+            PONYNET_ERR_NAME_TRY_AGAIN => Some(Failure::Resolve(ResolveError::TryAgain)),
+            PONYNET_ERR_NAME_FAILED => Some(Failure::Resolve(ResolveError::Failed)),
+            _ => None,
+        }
+    }
+
+    /// Why an OS-layer call failed: a resolver failure keeps its reason,
+    /// anything else is its errno (`EIO` if it has none).
+    pub fn of(e: &io::Error) -> Self {
+        match resolve::resolve_error(e) {
+            Some(reason) => Failure::Resolve(reason),
+            None => Failure::Os(e.raw_os_error().unwrap_or(libc::EIO)),
         }
     }
 
@@ -40,7 +82,7 @@ impl Failure {
 
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
-        Failure::Os(e.raw_os_error().unwrap_or(libc::EIO))
+        Failure::of(&e)
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::asio::event::Event;
 use crate::ffi::types::{Owner, PonyIpAddress};
 use crate::ffi::{addr, event, io as fio, lifecycle, tcp};
-use crate::host::failure::PONYNET_ERR_EOF;
+use crate::host::failure::{Failure, PONYNET_ERR_EOF};
 use std::ffi::{c_char, c_int, CString};
 use std::io;
 use std::mem::MaybeUninit;
@@ -107,12 +107,19 @@ impl AsioEvent {
     }
 }
 
-/// The error a partial call recorded (`ponynet_take_error`).
+/// The error a call recorded (`ponynet_take_error`): an errno, or a name
+/// that did not resolve, with the resolver's reason.
 fn take_error() -> io::Error {
-    match lifecycle::ponynet_take_error() {
-        0 => io::Error::other("libponynet: partial call failed without an error code"),
-        errno if errno > 0 => io::Error::from_raw_os_error(errno),
-        other => io::Error::other(format!("libponynet: partial call failed ({other})")),
+    error_of(lifecycle::ponynet_take_error())
+}
+
+/// A `ponynet_take_error()` value as an `io::Error`.
+fn error_of(code: c_int) -> io::Error {
+    match Failure::from_code(code) {
+        None if code == 0 => io::Error::other("libponynet: call failed without an error code"),
+        Some(Failure::Os(errno)) => io::Error::from_raw_os_error(errno),
+        Some(Failure::Resolve(reason)) => reason.into(),
+        _ => io::Error::other(format!("libponynet: call failed ({code})")),
     }
 }
 
@@ -177,9 +184,16 @@ pub(crate) fn connected(fd: RawFd) -> bool {
     tcp::pony_os_connected(fd)
 }
 
-/// `pony_os_keepalive`.
-pub(crate) fn keepalive(fd: RawFd, secs: u32) {
+/// `pony_os_keepalive` (`secs` beyond `INT_MAX` is `INT_MAX`: the library
+/// clamps to the kernel's limits anyway), and the error it recorded.
+pub(crate) fn keepalive(fd: RawFd, secs: u32) -> io::Result<()> {
+    // The call records only a failure: clear what an earlier call left.
+    lifecycle::ponynet_take_error();
     tcp::pony_os_keepalive(fd, c_int::try_from(secs).unwrap_or(c_int::MAX));
+    match lifecycle::ponynet_take_error() {
+        0 => Ok(()),
+        code => Err(error_of(code)),
+    }
 }
 
 /// `pony_os_sockopt_level`: this platform's level numbered `n` by Pony, or -1.
@@ -239,7 +253,8 @@ impl CText {
 const MAX_CONNECT_EVENTS: usize = 16;
 
 /// `ponynet_os_connect_tcp_events`: starts up to `MAX_CONNECT_EVENTS`
-/// connect attempts and returns their events.
+/// connect attempts and returns their events; the recorded error if none
+/// started.
 pub(crate) fn connect_tcp(
     owner: *mut Owner,
     host: &str,
@@ -247,9 +262,9 @@ pub(crate) fn connect_tcp(
     from: &str,
     version: IpVersion,
     flags: u32,
-) -> Vec<AsioEvent> {
+) -> io::Result<Vec<AsioEvent>> {
     let (Some(host), Some(service), Some(from)) = (c_string(host), c_string(service), c_string(from)) else {
-        return Vec::new();
+        return Err(nul_in_text());
     };
     let mut events = [std::ptr::null_mut::<Event>(); MAX_CONNECT_EVENTS];
     let cap = MAX_CONNECT_EVENTS as c_int;
@@ -269,12 +284,22 @@ pub(crate) fn connect_tcp(
         )
     };
     let n = usize::try_from(n).unwrap_or(0).min(MAX_CONNECT_EVENTS);
-    events[..n].iter().filter_map(|&ev| AsioEvent::from_raw(ev)).collect()
+    if n == 0 {
+        return Err(last_error());
+    }
+    Ok(events[..n].iter().filter_map(|&ev| AsioEvent::from_raw(ev)).collect())
 }
 
-/// `pony_os_listen_tcp{,4,6}`; `None` on failure.
-pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> Option<AsioEvent> {
-    let (host, service) = (c_string(host)?, c_string(service)?);
+/// Text with a NUL in it cannot reach the ABI.
+pub(crate) fn nul_in_text() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "a host, service or address holds a NUL")
+}
+
+/// `pony_os_listen_tcp{,4,6}`; the recorded error on failure.
+pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> io::Result<AsioEvent> {
+    let (Some(host), Some(service)) = (c_string(host), c_string(service)) else {
+        return Err(nul_in_text());
+    };
     let f = match version {
         IpVersion::Any => tcp::pony_os_listen_tcp,
         IpVersion::V4 => tcp::pony_os_listen_tcp4,
@@ -282,7 +307,7 @@ pub(crate) fn listen_tcp(owner: *mut Owner, host: &str, service: &str, version: 
     };
     // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
     // the strings are NUL-terminated and outlive the call.
-    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) })
+    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) }).ok_or_else(last_error)
 }
 
 /// What `pony_os_accept` got.
@@ -412,6 +437,18 @@ mod tests {
     fn read(t: &CText) -> &CStr {
         // SAFETY: `as_ptr` is NUL-terminated and valid while `t` is.
         unsafe { CStr::from_ptr(t.as_ptr()) }
+    }
+
+    #[test]
+    fn keepalive_reports_what_failed() {
+        assert_eq!(keepalive(-1, 10).map_err(|e| e.raw_os_error()), Err(Some(libc::EBADF)));
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&udp);
+        assert!(keepalive(fd, 10).is_err(), "UDP has no TCP keepalive");
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
+        assert!(keepalive(fd, u32::MAX).is_ok());
+        assert!(keepalive(fd, 0).is_ok());
     }
 
     #[test]

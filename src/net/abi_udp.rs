@@ -1,16 +1,18 @@
 //! The exported C ABI for datagrams and names, as the net package sees it:
 //! with [`super::abi`], the only file that calls into the library.
 
-use super::abi::{c_string, AsioEvent, IpVersion};
+use super::abi::{c_string, last_error, nul_in_text, AsioEvent, IpVersion};
 use super::address::NetAddress;
 use crate::ffi::types::Owner;
 use crate::ffi::{addr, lifecycle, udp};
 use std::ffi::c_char;
 use std::io;
 
-/// `pony_os_listen_udp{,4,6}`; `None` on failure.
-pub(crate) fn listen_udp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> Option<AsioEvent> {
-    let (host, service) = (c_string(host)?, c_string(service)?);
+/// `pony_os_listen_udp{,4,6}`; the recorded error on failure.
+pub(crate) fn listen_udp(owner: *mut Owner, host: &str, service: &str, version: IpVersion) -> io::Result<AsioEvent> {
+    let (Some(host), Some(service)) = (c_string(host), c_string(service)) else {
+        return Err(nul_in_text());
+    };
     let f = match version {
         IpVersion::Any => udp::pony_os_listen_udp,
         IpVersion::V4 => udp::pony_os_listen_udp4,
@@ -18,7 +20,7 @@ pub(crate) fn listen_udp(owner: *mut Owner, host: &str, service: &str, version: 
     };
     // SAFETY: `owner` is an actor's EventOwner (alive while it has events);
     // the strings are NUL-terminated and outlive the call.
-    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) })
+    AsioEvent::from_raw(unsafe { f(owner, host.as_ptr(), service.as_ptr()) }).ok_or_else(last_error)
 }
 
 /// What a partial datagram call that returned 0 means: nothing to do now

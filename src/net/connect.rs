@@ -5,9 +5,11 @@
 
 use super::abi::{self, AsioEvent, IpVersion, READ_WRITE_ONESHOT};
 use crate::ffi::types::Owner;
+use std::io;
 
 /// Starts one attempt per stream address of `host`/`service`; returns
-/// their events (empty if none could start: no name, no route, ...).
-pub(crate) fn start(owner: *mut Owner, host: &str, service: &str, from: &str, version: IpVersion) -> Vec<AsioEvent> {
+/// their events, or why none could start (a name that does not resolve, a
+/// malformed service, no route...).
+pub(crate) fn start(owner: *mut Owner, host: &str, service: &str, from: &str, version: IpVersion) -> io::Result<Vec<AsioEvent>> {
     abi::connect_tcp(owner, host, service, from, version, READ_WRITE_ONESHOT)
 }

@@ -124,6 +124,9 @@ pub struct TcpConnection {
 
 impl TcpConnection {
     /// Connects to `host`/`service` over IPv4 or IPv6 with Pony's defaults.
+    /// `service` is a port, 1 to 65535 in decimal digits, or a service name
+    /// ("http"); anything else (port 0, a larger or signed number) starts
+    /// no attempt: `connect_failed` follows.
     pub fn connect(rt: &impl Spawn, notify: impl TcpConnectionNotify, host: &str, service: &str) -> TcpConnection {
         TcpConnection::connect_with(rt, notify, host, service, ConnectOptions::default())
     }
@@ -329,6 +332,10 @@ impl ConnActor {
         let proxy = self.notify.proxy_via(host, service);
         let (host, service) = proxy.as_ref().map_or((host, service), |(h, s)| (h.as_str(), s.as_str()));
         let attempts = connect::start(ctx.owner(), host, service, &options.from, options.ip_version);
+        let attempts = attempts.unwrap_or_else(|e| {
+            self.conn.connect_error = Some(e);
+            Vec::new()
+        });
         ctx.events_created(attempts.len());
         self.conn.attempts = attempts;
         self.conn.phase = Phase::Connecting;
@@ -354,7 +361,7 @@ impl ConnActor {
     fn start_connect_each(&mut self, ctx: &Context<Self>, targets: &[(String, String)]) {
         let attempts: Vec<AsioEvent> = targets
             .iter()
-            .flat_map(|(host, service)| connect::start(ctx.owner(), host, service, "", IpVersion::Any))
+            .flat_map(|(host, service)| connect::start(ctx.owner(), host, service, "", IpVersion::Any).unwrap_or_default())
             .collect();
         ctx.events_created(attempts.len());
         self.conn.attempts = attempts;

@@ -53,8 +53,10 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Listens on `host`/`service` ("" host: any address; "0" service: a
-    /// free port) over IPv4 or IPv6, with Pony's defaults.
+    /// Listens on `host`/`service` ("" host: any address; "0" or ""
+    /// service: a free port) over IPv4 or IPv6, with Pony's defaults.
+    /// `service` is a port, 0 to 65535 in decimal digits, or a service name
+    /// ("http"); a larger or signed number is `not_listening`.
     pub fn listen(rt: &impl Spawn, notify: impl TcpListenNotify, host: &str, service: &str) -> TcpListener {
         TcpListener::listen_with(rt, notify, host, service, ListenOptions::default())
     }
@@ -117,6 +119,8 @@ pub struct TcpListen {
     this: Option<TcpListener>,
     event: Option<AsioEvent>,
     fd: RawFd,
+    /// Why it could not listen.
+    error: Option<io::Error>,
     closed: bool,
     close_requested: bool,
     limit: usize,
@@ -151,6 +155,7 @@ impl TcpListen {
             this: None,
             event: None,
             fd: -1,
+            error: None,
             closed: false,
             close_requested: false,
             limit,
@@ -168,6 +173,14 @@ impl TcpListen {
     /// The bound address (`pony_os_sockname`).
     pub fn local_address(&self) -> io::Result<NetAddress> {
         abi::socket_name(self.fd, false).map(|ip| NetAddress::from_raw(&ip)).ok_or_else(abi::last_error)
+    }
+
+    /// Why the listener could not listen, once `not_listening` said so: a
+    /// name that does not resolve (the error carries a
+    /// [`ResolveError`](super::ResolveError)), a malformed service
+    /// (`EINVAL`), an address in use (`EADDRINUSE`)... `None` otherwise.
+    pub fn listen_error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
     }
 
     /// Stops listening once the current notification returns.
@@ -235,14 +248,15 @@ impl ListenerActor {
 
     fn start(&mut self, ctx: &Context<Self>, host: &str, service: &str, version: IpVersion) {
         match abi::listen_tcp(ctx.owner(), host, service, version) {
-            Some(ev) => {
+            Ok(ev) => {
                 ctx.events_created(1);
                 self.listen.event = Some(ev);
                 self.listen.fd = ev.fd();
                 self.notify.listening(&mut self.listen);
             }
-            None => {
+            Err(e) => {
                 self.listen.closed = true;
+                self.listen.error = Some(e);
                 self.notify.not_listening(&mut self.listen);
             }
         }

@@ -44,6 +44,7 @@ mod test_sockets;
 mod udp;
 mod write_queue;
 
+pub use crate::os::resolve::ResolveError;
 pub use abi::IpVersion;
 pub use address::NetAddress;
 pub use byteseq::ByteSeq;

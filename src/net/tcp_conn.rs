@@ -85,6 +85,8 @@ pub struct TcpConn {
     pub(crate) phase: Phase,
     /// In-flight Happy Eyeballs attempts (the seed's connect count).
     pub(crate) attempts: Vec<AsioEvent>,
+    /// Why no attempt could start.
+    pub(crate) connect_error: Option<io::Error>,
     /// The connection's event, until its final notification.
     pub(crate) event: Option<AsioEvent>,
     pub(crate) fd: RawFd,
@@ -117,6 +119,7 @@ impl TcpConn {
             listener,
             phase: Phase::New,
             attempts: Vec::new(),
+            connect_error: None,
             event: None,
             fd: -1,
             readable: false,
@@ -278,6 +281,15 @@ impl TcpConn {
         self.event.map_or(std::ptr::null_mut(), AsioEvent::as_ptr)
     }
 
+    /// Why no connection attempt could start, once `connect_failed` said
+    /// so: a name that does not resolve (the error carries a
+    /// [`ResolveError`](super::ResolveError)), a malformed service
+    /// (`EINVAL`), no route... `None` otherwise, also when attempts started
+    /// and each failed.
+    pub fn connect_error(&self) -> Option<&io::Error> {
+        self.connect_error.as_ref()
+    }
+
     /// The local address (`pony_os_sockname`).
     pub fn local_address(&self) -> io::Result<NetAddress> {
         abi::socket_name(self.fd, false).map(|ip| NetAddress::from_raw(&ip)).ok_or_else(abi::last_error)
@@ -304,10 +316,11 @@ impl TcpConn {
     }
 
     /// TCP keepalive after about `secs` idle seconds (0 turns it off,
-    /// `pony_os_keepalive`). Only on a connected socket.
+    /// `pony_os_keepalive`): `secs / 2` idle seconds, at most 32767, and
+    /// `secs / 2` probes, at most 127, one second apart. Every `secs` is
+    /// taken. Only on a connected socket.
     pub fn set_keepalive(&mut self, secs: u32) -> io::Result<()> {
-        abi::keepalive(self.connected_fd()?, secs);
-        Ok(())
+        abi::keepalive(self.connected_fd()?, secs)
     }
 
     /// getsockopt(2): the option's bytes (at most `max_size`). Levels and
@@ -321,12 +334,15 @@ impl TcpConn {
         sockopt::get_u32(self.fd, level, option)
     }
 
-    /// setsockopt(2) with the option's bytes (native byte order).
+    /// setsockopt(2) with the option's bytes (native byte order), as they
+    /// are: a value the kernel refuses is its error (`EINVAL`...), and the
+    /// option keeps its old value. The named setters take any value.
     pub fn setsockopt(&mut self, level: i32, option: i32, value: &[u8]) -> io::Result<()> {
         sockopt::set(self.fd, level, option, value)
     }
 
-    /// setsockopt(2) of a C `int`-sized option.
+    /// setsockopt(2) of a C `int`-sized option, as it is (see
+    /// [`setsockopt`](TcpConn::setsockopt)).
     pub fn setsockopt_u32(&mut self, level: i32, option: i32, value: u32) -> io::Result<()> {
         sockopt::set_u32(self.fd, level, option, value)
     }
@@ -361,12 +377,16 @@ impl TcpConn {
         self.get_named(sockopt::ipproto_tcp(), sockopt::tcp_nodelay())
     }
 
-    /// Sets `SO_RCVBUF`.
+    /// Sets `SO_RCVBUF`. Any size is taken: the kernel lowers one above
+    /// `net.core.rmem_max` to it (and raises a tiny one to its minimum);
+    /// `get_so_rcvbuf` then reads it back doubled, as Linux keeps it.
     pub fn set_so_rcvbuf(&mut self, size: u32) -> io::Result<()> {
         self.set_named(sockopt::sol_socket(), sockopt::so_rcvbuf(), size)
     }
 
-    /// Sets `SO_SNDBUF`.
+    /// Sets `SO_SNDBUF`. Any size is taken: the kernel lowers one above
+    /// `net.core.wmem_max` to it (and raises a tiny one to its minimum);
+    /// `get_so_sndbuf` then reads it back doubled.
     pub fn set_so_sndbuf(&mut self, size: u32) -> io::Result<()> {
         self.set_named(sockopt::sol_socket(), sockopt::so_sndbuf(), size)
     }

@@ -28,7 +28,8 @@ pub trait UdpNotify: Send + 'static {
 pub struct UdpOptions {
     /// Host to bind (empty: any).
     pub host: String,
-    /// Service or port to bind ("0": any free port).
+    /// Service or port to bind ("0" or "": any free port; a port is 0 to
+    /// 65535 in decimal digits, a larger or signed number fails to bind).
     pub service: String,
     /// Address families.
     pub version: IpVersion,
@@ -50,6 +51,8 @@ struct Core {
     closed: bool,
     packet_size: usize,
     local: Option<NetAddress>,
+    /// Why it could not bind.
+    error: Option<io::Error>,
     replacement: Option<Box<dyn UdpNotify>>,
 }
 
@@ -67,6 +70,14 @@ impl UdpSock<'_> {
     /// The bound address (None when not listening).
     pub fn local_address(&self) -> Option<NetAddress> {
         self.core.local
+    }
+
+    /// Why the socket could not bind, once `not_listening` said so: a name
+    /// that does not resolve (the error carries a
+    /// [`ResolveError`](super::ResolveError)), a malformed service
+    /// (`EINVAL`), an address in use... `None` otherwise.
+    pub fn listen_error(&self) -> Option<&io::Error> {
+        self.core.error.as_ref()
     }
 
     /// Closes the socket; `closed` follows.
@@ -117,15 +128,16 @@ impl UdpActor {
     fn start(&mut self, ctx: &Context<Self>, options: &UdpOptions) {
         let event = abi_udp::listen_udp(ctx.owner(), &options.host, &options.service, options.version);
         match event {
-            Some(ev) => {
+            Ok(ev) => {
                 ctx.events_created(1);
                 self.core.event = Some(ev);
                 self.core.fd = ev.fd();
                 self.core.local = abi::socket_name(self.core.fd, false).map(|raw| NetAddress::from_raw(&raw));
                 self.with_notify(|n, s| n.listening(s));
             }
-            None => {
+            Err(e) => {
                 self.core.closed = true;
+                self.core.error = Some(e);
                 self.with_notify(|n, s| n.not_listening(s));
             }
         }
@@ -196,6 +208,7 @@ impl UdpSocket {
                 closed: false,
                 packet_size: options.packet_size.max(1),
                 local: None,
+                error: None,
                 replacement: None,
             },
         });
@@ -279,7 +292,11 @@ impl UdpSocket {
 pub struct Dns;
 
 impl Dns {
-    /// Every address `host`/`service` resolves to, IPv4 and IPv6.
+    /// Every address `host`/`service` resolves to, IPv4 and IPv6. A
+    /// numeric `service` is a port, 0 to 65535 in decimal digits: a larger
+    /// or signed number fails with `EINVAL`. A name that does not resolve
+    /// fails with an error that carries a [`ResolveError`](super::ResolveError)
+    /// (`e.get_ref()`), the resolver's reason in its message.
     pub fn resolve(host: &str, service: &str) -> io::Result<Vec<NetAddress>> {
         Dns::lookup(IpVersion::Any, host, service)
     }

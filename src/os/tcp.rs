@@ -177,19 +177,27 @@ pub fn writev_max() -> c_int {
     })
 }
 
+/// The largest `TCP_KEEPIDLE` (and `TCP_KEEPINTVL`) Linux takes, in
+/// seconds (`MAX_TCP_KEEPIDLE` in include/net/tcp.h); more is `EINVAL`.
+const MAX_KEEPIDLE_SECS: u32 = 32767;
+/// The largest `TCP_KEEPCNT` Linux takes (`MAX_TCP_KEEPCNT`); more is `EINVAL`.
+const MAX_KEEPCNT: u32 = 127;
+
 /// `SO_KEEPALIVE`: off for `secs <= 0`; else on, idle `secs / 2` seconds
-/// before the first probe, `secs / 2` probes, one second apart (each at
-/// least 1: the kernel refuses 0).
+/// before the first probe, `secs / 2` probes, one second apart. Each is at
+/// least 1 (the kernel refuses 0) and at most what the kernel takes
+/// (`MAX_KEEPIDLE_SECS`, `MAX_KEEPCNT`), so every `secs` sets all three:
+/// a value the kernel refused would leave the old one in place.
 pub fn set_keepalive(fd: c_int, secs: c_int) -> io::Result<()> {
     with_fd(fd, |s| {
         if secs <= 0 {
             return s.set_keepalive(false);
         }
-        let half = (secs / 2).max(1);
+        let half = (secs / 2).max(1).unsigned_abs();
         let params = TcpKeepalive::new()
-            .with_time(Duration::from_secs(half as u64))
+            .with_time(Duration::from_secs(u64::from(half.min(MAX_KEEPIDLE_SECS))))
             .with_interval(Duration::from_secs(1))
-            .with_retries(half as u32);
+            .with_retries(half.min(MAX_KEEPCNT));
         s.set_tcp_keepalive(&params)
     })
 }
