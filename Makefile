@@ -23,7 +23,8 @@ PONY_FAKE := c_tests/pony_mode/fake_runtime.cpp c_tests/pony_mode/fake_runtime.h
 HARNESS   := c_tests/harness.c c_tests/owner.c
 HARNESS_H := c_tests/harness.h c_tests/owner.h include/ponynet.h
 
-.PHONY: all lib demo test test-rust test-c test-valgrind install clean deps rust-deps c-deps bench bench-quick bench-programs FORCE
+.PHONY: all lib demo test test-rust test-loom test-c test-valgrind install clean deps rust-deps c-deps bench bench-quick bench-programs FORCE
+.PHONY: check-memory check-asan check-tsan nightly-deps
 
 BENCH_BUILD := bench/build
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Ibench/c
@@ -67,10 +68,13 @@ $(BUILD)/test_sockopt: c_tests/test_sockopt.c $(BUILD)/sockopt_expected.h $(HARN
 
 # Pony-runtime mode against a fake runtime, exported from the executable
 # (-rdynamic) where the library's weak imports find it.
-$(BUILD)/test_pony_mode: $(PONY_FAKE) $(HARNESS) $(HARNESS_H) | $(BUILD)
-	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -Ic_tests -c c_tests/harness.c -o $(BUILD)/harness_pony.o
-	$(CXX) -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -Iinclude -Ic_tests -Ic_tests/pony_mode -rdynamic \
-	  -o $@ c_tests/pony_mode/test_pony_mode.cpp c_tests/pony_mode/fake_runtime.cpp $(BUILD)/harness_pony.o $(LDLIBS_C)
+PONY_CXXFLAGS := -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -Iinclude -Ic_tests -Ic_tests/pony_mode -rdynamic
+
+$(BUILD)/harness_pony.o: c_tests/harness.c c_tests/harness.h | $(BUILD)
+	$(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g -Ic_tests -c c_tests/harness.c -o $@
+
+$(BUILD)/test_pony_mode: $(PONY_FAKE) $(BUILD)/harness_pony.o $(HARNESS_H) | $(BUILD)
+	$(CXX) $(PONY_CXXFLAGS) -o $@ c_tests/pony_mode/test_pony_mode.cpp c_tests/pony_mode/fake_runtime.cpp $(BUILD)/harness_pony.o $(LDLIBS_C)
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -82,10 +86,54 @@ demo: c-deps lib $(BUILD)/echo
 	$(BUILD)/echo
 
 # The last line `make test` prints is the valgrind run's "N passed, M failed".
-test: deps test-rust test-c test-valgrind
+test: deps test-rust test-loom test-c test-valgrind
 
 test-rust: rust-deps
 	$(CARGO) test --features fault-injection
+
+# Model checks (loom) of the protocols between threads: every interleaving,
+# up to a preemption bound, of the real code (src/asio/loom_models.rs).
+test-loom: rust-deps
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom $(CARGO) test --release --lib loom_
+
+# ---- Sanitizers: make check-memory -----------------------------------------
+# AddressSanitizer and ThreadSanitizer over the Rust tests and the C tests
+# (the library built with the sanitizer, std included: -Zbuild-std), then
+# valgrind memcheck. Any report fails the run.
+NIGHTLY    ?= nightly
+SAN_TARGET := x86_64-unknown-linux-gnu
+SAN_CARGO   = RUSTFLAGS="-Zsanitizer=$(1)" $(CARGO) +$(NIGHTLY) $(2) -Zbuild-std --target $(SAN_TARGET) --target-dir target/san-$(1)
+SAN_LIBDIR  = target/san-$(1)/$(SAN_TARGET)/debug
+SAN_LDLIBS  = -L$(call SAN_LIBDIR,$(1)) -lponynet -Wl,-rpath,$(abspath $(call SAN_LIBDIR,$(1))) -lpthread
+SAN_C_TESTS = $(patsubst c_tests/%.c,%,$(TEST_SRCS))
+
+nightly-deps: rust-deps
+	@rustup toolchain list | grep -q '^$(NIGHTLY)' || rustup toolchain install $(NIGHTLY) --profile minimal </dev/null
+	@rustup component list --toolchain $(NIGHTLY) --installed | grep -q '^rust-src' || rustup component add rust-src --toolchain $(NIGHTLY) </dev/null
+
+check-memory: check-asan check-tsan test-valgrind
+
+check-asan: nightly-deps c-deps $(BUILD)/sockopt_expected.h $(BUILD)/harness_pony.o
+	$(call san_run,address)
+
+check-tsan: nightly-deps c-deps $(BUILD)/sockopt_expected.h $(BUILD)/harness_pony.o
+	$(call san_run,thread)
+
+# $(1): address or thread. Rust tests (doc-tests do not link with a
+# sanitizer), then the library alone and every C test against it.
+define san_run
+	$(call SAN_CARGO,$(1),test) --features fault-injection --lib --tests
+	$(call SAN_CARGO,$(1),build) --lib
+	ln -sf libponynet.so $(call SAN_LIBDIR,$(1))/$(SONAME)
+	mkdir -p $(BUILD)/san-$(1)
+	for t in $(SAN_C_TESTS); do \
+	  $(CC) $(CFLAGS_C) -I$(BUILD) -Idata -fsanitize=$(1) -fno-omit-frame-pointer -o $(BUILD)/san-$(1)/$$t c_tests/$$t.c $(HARNESS) \
+	    $(call SAN_LDLIBS,$(1)) || exit 1; \
+	done
+	$(CXX) $(PONY_CXXFLAGS) -fsanitize=$(1) -fno-omit-frame-pointer -o $(BUILD)/san-$(1)/test_pony_mode \
+	  c_tests/pony_mode/test_pony_mode.cpp c_tests/pony_mode/fake_runtime.cpp $(BUILD)/harness_pony.o $(call SAN_LDLIBS,$(1))
+	HARNESS_TEST_SECONDS=120 sh c_tests/run.sh $(addprefix $(BUILD)/san-$(1)/,$(SAN_C_TESTS) test_pony_mode)
+endef
 
 test-c: c-deps lib $(TEST_BINS) $(BUILD)/echo
 	@./$(BUILD)/echo >/dev/null && echo "ok   the echo demo builds against the header and runs"

@@ -192,7 +192,11 @@ void pony_asio_event_unsubscribe(struct pony_asio_event_t *ev);
 // Frees the event. Legal only once it is disposable; otherwise refused
 // (nothing freed, a diagnostic on stderr). If the final `ASIO_DISPOSABLE`
 // notification is still due, it is delivered and the memory released after
-// it. A second destroy, or a pointer that is not a live event, is refused.
+// it; destroying inside that notification is the usual pattern, also when
+// another thread unsubscribed. A second destroy, or a pointer that is not a
+// live event, is refused. A registration the kernel keeps for a freed event
+// (its fd closed before unsubscribe while a `dup` holds the file) reaches no
+// owner.
 void pony_asio_event_destroy(struct pony_asio_event_t *ev);
 
 // Re-arms READ and WRITE interest where the event asked for it and its
@@ -234,7 +238,8 @@ void pony_asio_event_setnsec(struct pony_asio_event_t *ev, uint64_t nsec);
 
 // Delivers a notification to the event's owner as if the I/O thread had,
 // in order with its other notifications. Dropped once the event is
-// disposable.
+// disposable. Flags `ASIO_DISPOSABLE` (0) are refused: only
+// `pony_asio_event_unsubscribe` makes the final notification.
 void pony_asio_event_send(struct pony_asio_event_t *ev, uint32_t flags, uint32_t arg);
 
 // Reads up to `len` bytes into `buf`: the count read; 0 if nothing is
@@ -278,6 +283,9 @@ uint64_t ponynet_asio_noisy_count(void);
 // delivering every notification already due; false (nothing stopped)
 // otherwise, or when called from a notification. Events still subscribed
 // stay registered and are served again when a later event restarts the thread.
+// Safe to call from any thread, also concurrently with itself and with every
+// other call: there is never more than one I/O thread, and each call answers
+// true exactly when the thread that ran when it was called has ended.
 bool ponynet_asio_stop(void);
 
 // The library version, e.g. "0.1.0". A static string: do not free it.

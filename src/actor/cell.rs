@@ -1,6 +1,7 @@
 //! One actor: its state, mailbox, event owner and scheduling state.
 
 use super::event_owner::EventOwner;
+use super::schedule::Schedule;
 use super::runtime::{RuntimeHandle, Shared, Task};
 use super::{Actor, BATCH};
 use crate::asio::event::ASIO_DISPOSABLE;
@@ -9,16 +10,11 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 type Behaviour<A> = Box<dyn FnOnce(&mut A, &Context<A>) + Send>;
 
-const IDLE: u8 = 0;
-const SCHEDULED: u8 = 1;
-const RUNNING: u8 = 2;
-/// Running, and scheduled again meanwhile: run once more after this turn.
-const NOTIFIED: u8 = 3;
 
 pub(crate) struct Cell<A: Actor> {
     owner: EventOwner,
@@ -31,7 +27,7 @@ pub(crate) struct Cell<A: Actor> {
     mail: AtomicUsize,
     /// `Actor::started` ran (for actors with `STARTS`).
     started: AtomicBool,
-    sched: AtomicU8,
+    sched: Schedule,
     shared: Arc<Shared>,
     /// Events created with this actor as owner and not yet disposed: while
     /// any lives, the actor keeps itself alive (the library points at it).
@@ -138,7 +134,7 @@ impl<A: Actor> Cell<A> {
             mailbox: Mutex::new(VecDeque::new()),
             mail: AtomicUsize::new(0),
             started: AtomicBool::new(false),
-            sched: AtomicU8::new(IDLE),
+            sched: Schedule::new(),
             shared,
             live_events: AtomicUsize::new(0),
             keep_alive: Mutex::new(None),
@@ -152,33 +148,9 @@ impl<A: Actor> Cell<A> {
 
     /// Makes the actor runnable (from any thread, and from a notification).
     fn schedule(self: &Arc<Self>) {
-        if self.mark_scheduled() {
+        if self.sched.mark() {
             self.shared.became_active();
             self.shared.push(Arc::clone(self) as Arc<dyn Task>);
-        }
-    }
-
-    /// Notes that the actor has work; true if it was idle, i.e. if the
-    /// caller must queue it.
-    ///
-    /// Always a read-modify-write, also when the state stays (SCHEDULED,
-    /// NOTIFIED): the mail or flags the caller recorded before must be
-    /// ordered against the worker's `swap(RUNNING)`: either this comes
-    /// first and that run sees them, or that comes first, this sees
-    /// RUNNING and makes the worker run again. A plain load here would let
-    /// both sides miss each other (store buffering).
-    fn mark_scheduled(&self) -> bool {
-        let mut current = self.sched.load(Ordering::Acquire);
-        loop {
-            let next = match current {
-                IDLE => SCHEDULED,
-                RUNNING => NOTIFIED,
-                other => other,
-            };
-            match self.sched.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return current == IDLE,
-                Err(seen) => current = seen,
-            }
         }
     }
 
@@ -221,7 +193,7 @@ unsafe fn schedule_raw<A: Actor>(target: *const (), held: bool) {
     let hold = held.then(|| unsafe { Arc::from_raw(cell) });
     // SAFETY: the caller's contract: a live cell (kept so by `hold`, if any).
     let live = unsafe { &*cell };
-    if live.mark_scheduled() {
+    if live.sched.mark() {
         let arc = hold.unwrap_or_else(|| {
             // SAFETY: a live cell; the new strong reference goes to the queue.
             unsafe {
@@ -237,8 +209,7 @@ unsafe fn schedule_raw<A: Actor>(target: *const (), held: bool) {
 
 impl<A: Actor> Task for Cell<A> {
     fn run(self: Arc<Self>) {
-        // A read-modify-write: see `mark_scheduled`.
-        self.sched.swap(RUNNING, Ordering::AcqRel);
+        self.sched.begin_run();
         // SAFETY: borrows `self`'s strong reference for this run without
         // touching the count; ManuallyDrop keeps it from being released.
         let ctx = ManuallyDrop::new(Context { cell: unsafe { Arc::from_raw(Arc::as_ptr(&self)) } });
@@ -263,19 +234,11 @@ impl<A: Actor> Task for Cell<A> {
                 guarded(|| behaviour(state, &ctx));
             }
         }
-        if self.has_work() {
-            self.sched.store(SCHEDULED, Ordering::Release);
-            self.shared.push_fair(Arc::clone(&self) as Arc<dyn Task>);
-            return;
-        }
-        match self.sched.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => self.shared.became_idle(),
-            Err(_) => {
-                // NOTIFIED while running: go round again.
-                self.sched.store(SCHEDULED, Ordering::Release);
-                let shared = Arc::clone(&self.shared);
-                shared.push_fair(self as Arc<dyn Task>);
-            }
+        if self.sched.end_run(self.has_work()) {
+            let shared = Arc::clone(&self.shared);
+            shared.push_fair(self as Arc<dyn Task>);
+        } else {
+            self.shared.became_idle();
         }
     }
 }

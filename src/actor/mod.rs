@@ -17,6 +17,7 @@
 mod cell;
 mod event_owner;
 mod runtime;
+mod schedule;
 
 pub use cell::{ActorRef, Context};
 pub use event_owner::EventOwner;

@@ -14,6 +14,7 @@ pub mod registry;
 pub mod reoffer;
 pub mod signal;
 pub mod thread;
+pub(crate) mod wake;
 
 #[cfg(all(test, loom))]
 mod loom_models;

@@ -10,6 +10,7 @@
 use super::event::{Event, ASIO_DISPOSABLE, ASIO_ONESHOT, ASIO_READ, ASIO_SIGNAL, ASIO_TIMER, ASIO_WRITE};
 use super::registry;
 use super::slots;
+use super::wake::WakeHandshake;
 use crate::host::delivery;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -57,16 +58,13 @@ pub struct Reactor {
     waker: Waker,
     queue: Mutex<Vec<Pending>>,
     /// Whether `queue` is non-empty, readable without its lock.
-    queued: AtomicBool,
     /// A turn took queued items and has not delivered them all yet.
     delivering: AtomicBool,
     /// Items queued so far (changes with every push: see `push_count`).
     pushes: AtomicUsize,
-    wake_sent: AtomicBool,
-    /// A thread is in (or about to enter) a poll that may block: only then
-    /// does a queued notification need the waker (a write(2) to its
-    /// eventfd). A turn that starts later sees `queued` and does not block.
-    in_poll: AtomicBool,
+    /// Queued items against the poll that may block (`wake.rs`): the
+    /// waker is written only while one is under way.
+    handshake: WakeHandshake,
     /// Events destroyed off the poller after their final notification.
     retired: Retirement<Retired>,
 }
@@ -158,11 +156,9 @@ impl Reactor {
             registry,
             waker,
             queue: Mutex::new(Vec::new()),
-            queued: AtomicBool::new(false),
             delivering: AtomicBool::new(false),
             pushes: AtomicUsize::new(0),
-            wake_sent: AtomicBool::new(false),
-            in_poll: AtomicBool::new(false),
+            handshake: WakeHandshake::new(),
             retired: Retirement::new(),
         })
     }
@@ -191,7 +187,7 @@ impl Reactor {
                 return;
             }
             q.push(item);
-            self.queued.store(true, Ordering::SeqCst);
+            self.handshake.set_queued();
             self.pushes.store(self.pushes.load(Ordering::Relaxed).wrapping_add(1), Ordering::SeqCst);
         }
         self.wake();
@@ -206,7 +202,7 @@ impl Reactor {
         {
             let mut q = lock(&self.queue);
             q.push(Pending { event, flags: ASIO_DISPOSABLE, arg: 0, is_final: true });
-            self.queued.store(true, Ordering::SeqCst);
+            self.handshake.set_queued();
             self.pushes.store(self.pushes.load(Ordering::Relaxed).wrapping_add(1), Ordering::SeqCst);
         }
         self.wake();
@@ -223,15 +219,12 @@ impl Reactor {
     /// one has reached its owner (and scheduled it), the program is not
     /// idle.
     pub fn has_pending(&self) -> bool {
-        self.queued.load(Ordering::SeqCst) || self.delivering.load(Ordering::SeqCst)
+        self.handshake.is_queued() || self.delivering.load(Ordering::SeqCst)
     }
 
     /// Wakes the thread that polls, unless it is us or it was woken already.
     fn wake(&self) {
-        // Sequentially consistent with the poller's `in_poll` store and
-        // `queued` load: either it sees the item queued (and does not
-        // block), or we see it polling (and wake it).
-        if !on_poller_thread() && self.in_poll.load(Ordering::SeqCst) && !self.wake_sent.swap(true, Ordering::AcqRel) {
+        if !on_poller_thread() && self.handshake.needs_wake() {
             let _ = self.waker.wake();
         }
     }
@@ -265,10 +258,9 @@ impl Reactor {
         // Only a poll that may block announces itself (`in_poll`): senders
         // write the waker only then. With work queued, or a zero timeout,
         // it does not block.
-        let may_block = timeout != Some(Duration::ZERO) && !self.queued.load(Ordering::Acquire);
+        let may_block = timeout != Some(Duration::ZERO) && !self.handshake.is_queued();
         let timeout = if may_block {
-            self.in_poll.store(true, Ordering::SeqCst);
-            if self.queued.load(Ordering::SeqCst) { Some(Duration::ZERO) } else { timeout }
+            if self.handshake.enter_poll() { timeout } else { Some(Duration::ZERO) }
         } else {
             Some(Duration::ZERO)
         };
@@ -277,7 +269,7 @@ impl Reactor {
             other => other,
         };
         if may_block {
-            self.in_poll.store(false, Ordering::SeqCst);
+            self.handshake.leave_poll();
         }
         for e in state.events.iter() {
             if e.token() != WAKE_TOKEN {
@@ -322,8 +314,8 @@ impl Reactor {
     /// turn (which then does not block), so a self-sending owner cannot
     /// starve the poller.
     fn drain(&self, batch: &mut Vec<Pending>) {
-        self.wake_sent.store(false, Ordering::Release);
-        if !self.queued.load(Ordering::Acquire) {
+        self.handshake.turn_done();
+        if !self.handshake.is_queued() {
             // The common turn: readiness only, no lock taken.
             return;
         }
@@ -333,7 +325,7 @@ impl Reactor {
             // Set before `queued` clears: a look at `has_pending` never
             // finds both false while items are in hand.
             self.delivering.store(true, Ordering::SeqCst);
-            self.queued.store(false, Ordering::SeqCst);
+            self.handshake.clear_queued();
         }
         for item in batch.drain(..) {
             // SAFETY: see `Pending`: the record outlives its queued items.

@@ -127,6 +127,20 @@ impl Slots {
     }
 }
 
+impl Drop for Slots {
+    fn drop(&mut self) {
+        for (page, base) in self.pages.iter_mut().enumerate() {
+            let base = base.load(Ordering::Acquire);
+            if !base.is_null() {
+                let len = FIRST_PAGE << page;
+                // SAFETY: the page was leaked from a boxed slice of `len`
+                // slots in `insert`, and `&mut self` means no lookup runs.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(base, len)) });
+            }
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -49,7 +49,11 @@ pub unsafe extern "C" fn pony_asio_event_unsubscribe(ev: *mut Event) {
 /// Frees the event. Legal only once it is disposable; otherwise refused
 /// (nothing freed, a diagnostic on stderr). If the final `ASIO_DISPOSABLE`
 /// notification is still due, it is delivered and the memory released after
-/// it. A second destroy, or a pointer that is not a live event, is refused.
+/// it; destroying inside that notification is the usual pattern, also when
+/// another thread unsubscribed. A second destroy, or a pointer that is not a
+/// live event, is refused. A registration the kernel keeps for a freed event
+/// (its fd closed before unsubscribe while a `dup` holds the file) reaches no
+/// owner.
 #[no_mangle]
 pub unsafe extern "C" fn pony_asio_event_destroy(ev: *mut Event) {
     call((), || {
@@ -142,7 +146,8 @@ pub unsafe extern "C" fn pony_asio_event_setnsec(ev: *mut Event, nsec: u64) {
 
 /// Delivers a notification to the event's owner as if the I/O thread had,
 /// in order with its other notifications. Dropped once the event is
-/// disposable.
+/// disposable. Flags `ASIO_DISPOSABLE` (0) are refused: only
+/// `pony_asio_event_unsubscribe` makes the final notification.
 #[no_mangle]
 pub unsafe extern "C" fn pony_asio_event_send(ev: *mut Event, flags: u32, arg: u32) {
     // SAFETY: NULL or a live event (API contract).

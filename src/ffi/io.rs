@@ -162,7 +162,8 @@ mod tests {
         assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, sv.as_mut_ptr()) }, 0);
         // The final notification may come after this test returns: the
         // owner must outlive it.
-        let owner: &'static mut Owner = Box::leak(Box::new(Owner { notify: Some(ignore) }));
+        static OWNER: Owner = Owner { notify: Some(ignore) };
+        let owner = std::ptr::addr_of!(OWNER).cast_mut();
         // SAFETY: a live owner and our fd; the event is disposed below.
         let ev = unsafe { pony_asio_event_create(owner, sv[0], crate::asio::event::ASIO_READ, 0, false) };
         assert!(!ev.is_null());

@@ -32,6 +32,9 @@ pub extern "C" fn ponynet_asio_noisy_count() -> u64 {
 /// delivering every notification already due; false (nothing stopped)
 /// otherwise, or when called from a notification. Events still subscribed
 /// stay registered and are served again when a later event restarts the thread.
+/// Safe to call from any thread, also concurrently with itself and with every
+/// other call: there is never more than one I/O thread, and each call answers
+/// true exactly when the thread that ran when it was called has ended.
 #[no_mangle]
 pub extern "C" fn ponynet_asio_stop() -> bool {
     call(false, thread::stop)
