@@ -18,6 +18,7 @@ VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-k
 
 TEST_SRCS := $(wildcard c_tests/test_*.c)
 TEST_BINS := $(patsubst c_tests/%.c,$(BUILD)/%,$(TEST_SRCS)) $(BUILD)/test_pony_mode
+TEST_BINS += $(BUILD)/test_hostile
 CXX      ?= c++
 PONY_FAKE := c_tests/pony_mode/fake_runtime.cpp c_tests/pony_mode/fake_runtime.h c_tests/pony_mode/test_pony_mode.cpp
 HARNESS   := c_tests/harness.c c_tests/owner.c
@@ -64,6 +65,15 @@ $(BUILD)/sockopt_expected.h: data/sockopt_numbers.tsv data/sockopt_headers.h c_t
 
 $(BUILD)/test_sockopt: c_tests/test_sockopt.c $(BUILD)/sockopt_expected.h $(HARNESS) $(HARNESS_H) | $(BUILD)
 	$(CC) $(CFLAGS_C) -I$(BUILD) -Idata -o $@ $< $(HARNESS) $(LDLIBS_C)
+
+# Hostile arguments for every function of the header: the test is generated
+# from the header and c_tests/hostile_table.txt, and generating it fails if
+# the header declares a function the table does not cover.
+$(BUILD)/test_hostile.c: c_tests/gen_hostile.sh c_tests/hostile_table.txt include/ponynet.h | $(BUILD)
+	sh c_tests/gen_hostile.sh include/ponynet.h c_tests/hostile_table.txt > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/test_hostile: $(BUILD)/test_hostile.c c_tests/hostile_fixture.c c_tests/hostile_fixture.h $(HARNESS) $(HARNESS_H) | $(BUILD)
+	$(CC) $(CFLAGS_C) -o $@ $< c_tests/hostile_fixture.c $(HARNESS) $(LDLIBS_C)
 
 # Pony-runtime mode against a fake runtime, exported from the executable
 # (-rdynamic) where the library's weak imports find it.
