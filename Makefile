@@ -2,6 +2,7 @@
 #   make           release library (target/release/libponynet.so)
 #   make demo      library + the C echo demo (examples/c/echo.c), run through the generated header
 #   make test      every Rust test, every C test, and the C tests under valgrind
+#   make soak      the long soak (C ABI and Rust API), with its totals
 #   make install PREFIX=/usr/local
 .SUFFIXES:
 
@@ -105,6 +106,14 @@ test-c: c-deps lib $(TEST_BINS) $(BUILD)/echo
 
 test-valgrind: c-deps lib $(TEST_BINS)
 	@HARNESS_TEST_SECONDS=120 RUNNER="$(VALGRIND)" sh c_tests/run.sh $(TEST_BINS)
+
+# Soak: 500 connections x 2000 echoed messages of random sizes through the C
+# ABI and through the Rust API; prints the totals (a few minutes). `make test`
+# runs both at 50 x 200.
+SOAK_ENV := SOAK_CONNS=500 SOAK_MSGS=2000 SOAK_SECONDS=1800 HARNESS_TEST_SECONDS=2000
+.PHONY: soak
+soak: c-deps lib $(BUILD)/test_soak
+	$(SOAK_ENV) ./$(BUILD)/test_soak
 
 # Benchmarks: not part of `make test`. Ratios from one run; see bench/src/main.rs.
 $(BENCH_BUILD):
