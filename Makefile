@@ -114,6 +114,7 @@ SOAK_ENV := SOAK_CONNS=500 SOAK_MSGS=2000 SOAK_SECONDS=1800 HARNESS_TEST_SECONDS
 .PHONY: soak
 soak: c-deps lib $(BUILD)/test_soak
 	$(SOAK_ENV) ./$(BUILD)/test_soak
+	$(SOAK_ENV) $(CARGO) test --release --test soak -- --nocapture
 
 # Benchmarks: not part of `make test`. Ratios from one run; see bench/src/main.rs.
 $(BENCH_BUILD):
