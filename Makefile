@@ -2,6 +2,7 @@
 #   make           release library (target/release/libponynet.so)
 #   make demo      library + the C echo demo (examples/c/echo.c), run through the generated header
 #   make test      every Rust test, every C test, and the C tests under valgrind
+#   make soak      the long soak (C ABI and Rust API), with its totals
 #   make install PREFIX=/usr/local
 .SUFFIXES:
 
@@ -18,6 +19,7 @@ VALGRIND := valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-k
 
 TEST_SRCS := $(wildcard c_tests/test_*.c)
 TEST_BINS := $(patsubst c_tests/%.c,$(BUILD)/%,$(TEST_SRCS)) $(BUILD)/test_pony_mode
+TEST_BINS += $(BUILD)/test_hostile
 CXX      ?= c++
 PONY_FAKE := c_tests/pony_mode/fake_runtime.cpp c_tests/pony_mode/fake_runtime.h c_tests/pony_mode/test_pony_mode.cpp
 HARNESS   := c_tests/harness.c c_tests/owner.c
@@ -65,6 +67,15 @@ $(BUILD)/sockopt_expected.h: data/sockopt_numbers.tsv data/sockopt_headers.h c_t
 
 $(BUILD)/test_sockopt: c_tests/test_sockopt.c $(BUILD)/sockopt_expected.h $(HARNESS) $(HARNESS_H) | $(BUILD)
 	$(CC) $(CFLAGS_C) -I$(BUILD) -Idata -o $@ $< $(HARNESS) $(LDLIBS_C)
+
+# Hostile arguments for every function of the header: the test is generated
+# from the header and c_tests/hostile_table.txt, and generating it fails if
+# the header declares a function the table does not cover.
+$(BUILD)/test_hostile.c: c_tests/gen_hostile.sh c_tests/hostile_table.txt include/ponynet.h | $(BUILD)
+	sh c_tests/gen_hostile.sh include/ponynet.h c_tests/hostile_table.txt > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/test_hostile: $(BUILD)/test_hostile.c c_tests/hostile_fixture.c c_tests/hostile_fixture.h $(HARNESS) $(HARNESS_H) | $(BUILD)
+	$(CC) $(CFLAGS_C) -o $@ $< c_tests/hostile_fixture.c $(HARNESS) $(LDLIBS_C)
 
 # Pony-runtime mode against a fake runtime, exported from the executable
 # (-rdynamic) where the library's weak imports find it.
@@ -143,6 +154,15 @@ test-c: c-deps lib $(TEST_BINS) $(BUILD)/echo
 
 test-valgrind: c-deps lib $(TEST_BINS)
 	@HARNESS_TEST_SECONDS=120 RUNNER="$(VALGRIND)" sh c_tests/run.sh $(TEST_BINS)
+
+# Soak: 500 connections x 2000 echoed messages of random sizes through the C
+# ABI and through the Rust API; prints the totals (a few minutes). `make test`
+# runs both at 50 x 200.
+SOAK_ENV := SOAK_CONNS=500 SOAK_MSGS=2000 SOAK_SECONDS=1800 HARNESS_TEST_SECONDS=2000
+.PHONY: soak
+soak: c-deps lib $(BUILD)/test_soak
+	$(SOAK_ENV) ./$(BUILD)/test_soak
+	$(SOAK_ENV) $(CARGO) test --release --test soak -- --nocapture
 
 # Benchmarks: not part of `make test`. Ratios from one run; see bench/src/main.rs.
 $(BENCH_BUILD):

@@ -157,7 +157,7 @@ struct addrinfo *pony_os_addrinfo(int family, const char *host, const char *serv
 
 // Copies the address of one `pony_os_addrinfo` entry into `ip->addr`
 // ("any" reported as loopback). Does nothing if either is NULL or the
-// entry's address does not fit.
+// entry's address does not fit or is not IPv4 or IPv6.
 void pony_os_getaddr(struct addrinfo *ai, struct pony_ipaddress_t *ip);
 
 // The entry after `ai` in a lookup result; NULL at the end or for NULL.

@@ -198,7 +198,7 @@ pub unsafe extern "C" fn pony_os_addrinfo(
 
 /// Copies the address of one `pony_os_addrinfo` entry into `ip->addr`
 /// ("any" reported as loopback). Does nothing if either is NULL or the
-/// entry's address does not fit.
+/// entry's address does not fit or is not IPv4 or IPv6.
 #[no_mangle]
 pub unsafe extern "C" fn pony_os_getaddr(ai: *mut libc::addrinfo, ip: *mut PonyIpAddress) {
     call((), || {
@@ -209,7 +209,8 @@ pub unsafe extern "C" fn pony_os_getaddr(ai: *mut libc::addrinfo, ip: *mut PonyI
         };
         // SAFETY: an addrinfo entry's ai_addr holds ai_addrlen bytes.
         match unsafe { addr::from_raw(ai.ai_addr, ai.ai_addrlen) } {
-            Some(a) => addr::store(&addr::any_to_loopback(a), &mut ip.addr),
+            Some(a) if a.is_ipv4() || a.is_ipv6() => addr::store(&addr::any_to_loopback(a), &mut ip.addr),
+            Some(_) => failure::record(Failure::Os(libc::EAFNOSUPPORT)),
             None => failure::record(Failure::invalid()),
         }
     })

@@ -38,6 +38,22 @@ pub(crate) unsafe fn adopt_socket(
     ev
 }
 
+/// `adopt_socket` for a listener: NULL, with the reason recorded, if the
+/// owner cannot take the event (it has no `notify`).
+///
+/// # Safety
+/// `owner` is NULL or points to an owner that outlives the event.
+pub(crate) unsafe fn adopt_listener(owner: *mut Owner, socket: Socket) -> *mut Event {
+    // SAFETY: forwarded caller contract.
+    match unsafe { adopt_socket(owner, socket, ASIO_READ) } {
+        Some(ev) => ev.as_ptr(),
+        None => {
+            failure::record(Failure::invalid());
+            ptr::null_mut()
+        }
+    }
+}
+
 /// Resolve, bind, listen, and make a noisy `ASIO_READ` event.
 ///
 /// # Safety
@@ -55,10 +71,8 @@ unsafe fn listen(
         return ptr::null_mut();
     };
     match socket::bind_first(family, Some(host), Some(service), Type::STREAM, true) {
-        Ok(s) => {
-            // SAFETY: caller contract.
-            unsafe { adopt_socket(owner, s, ASIO_READ) }.map_or(ptr::null_mut(), NonNull::as_ptr)
-        }
+        // SAFETY: caller contract.
+        Ok(s) => unsafe { adopt_listener(owner, s) },
         Err(e) => {
             record(&e);
             ptr::null_mut()

@@ -8,15 +8,15 @@
 
 use super::boundary::{self, call};
 use super::io::{in_bytes, out_bytes};
-use super::tcp::{adopt_socket, record};
+use super::tcp::{adopt_listener, record};
 use super::types::{Owner, PonyIpAddress};
-use crate::asio::event::{Event, ASIO_READ};
+use crate::asio::event::Event;
 use crate::host::failure::{self, Failure};
 use crate::os::resolve::Family;
 use crate::os::{addr, multicast, udp};
 use std::ffi::{c_char, c_int};
 use std::io;
-use std::ptr::{self, NonNull};
+use std::ptr;
 
 /// Resolve passively, bind, and make a noisy `ASIO_READ` event.
 ///
@@ -31,7 +31,7 @@ unsafe fn listen(owner: *mut Owner, host: *const c_char, service: *const c_char,
     };
     match udp::bind(family, host, service) {
         // SAFETY: caller contract.
-        Ok(s) => unsafe { adopt_socket(owner, s, ASIO_READ) }.map_or(ptr::null_mut(), NonNull::as_ptr),
+        Ok(s) => unsafe { adopt_listener(owner, s) },
         Err(e) => {
             record(&e);
             ptr::null_mut()
