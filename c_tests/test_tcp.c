@@ -145,6 +145,7 @@ static void expect_refused(int count, rec_owner_t* co) {
   CHECK(WAIT_UNTIL(nth_event(co, ASIO_WRITE, 0) != NULL, WAIT_MS));
   pony_asio_event_t* ev = nth_event(co, ASIO_WRITE, 0);
   CHECK(!pony_os_connected(pony_asio_event_fd(ev)));
+  CHECK_EQ_INT(ponynet_take_error(), ECONNREFUSED); /* the kernel's verdict, from SO_ERROR */
   CHECK_EQ_INT(ponynet_asio_noisy_count(), 1);
   close_event(co, ev);
 }
@@ -358,6 +359,7 @@ TEST(connect_accept_send_recv_and_names) {
     /* Options and errno. */
     CHECK(pony_os_connected(cfd));
     CHECK(!pony_os_connected(-1));
+    CHECK_EQ_INT(ponynet_take_error(), EBADF);
     errno = EAGAIN;
     CHECK_EQ_INT(pony_os_errno(), EAGAIN);
     close_event(co, cev);

@@ -414,7 +414,9 @@ int pony_os_accept(struct pony_asio_event_t *listen_ev);
 
 // Whether the socket has no pending error (`SO_ERROR` is 0): check it on
 // the first WRITE notification of a connect. Reading it clears it. False
-// if the fd is not a socket.
+// if the fd is not a socket. When false, `ponynet_take_error()` gives the
+// reason: the connect's error as the kernel reported it (`ECONNREFUSED`,
+// `ETIMEDOUT`, `EHOSTUNREACH`...), or `EBADF`/`ENOTSOCK` for a bad fd.
 bool pony_os_connected(int fd);
 
 // `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe

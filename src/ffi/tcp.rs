@@ -347,10 +347,12 @@ fn accept_failed(errno: c_int) -> c_int {
 
 /// Whether the socket has no pending error (`SO_ERROR` is 0): check it on
 /// the first WRITE notification of a connect. Reading it clears it. False
-/// if the fd is not a socket.
+/// if the fd is not a socket. When false, `ponynet_take_error()` gives the
+/// reason: the connect's error as the kernel reported it (`ECONNREFUSED`,
+/// `ETIMEDOUT`, `EHOSTUNREACH`...), or `EBADF`/`ENOTSOCK` for a bad fd.
 #[no_mangle]
 pub extern "C" fn pony_os_connected(fd: c_int) -> bool {
-    call(false, || socket::take_error(fd).is_ok_and(|e| e == 0))
+    call(false, || socket::connect_outcome(fd).map_err(|e| record(&e)).is_ok())
 }
 
 /// `SO_KEEPALIVE`: `secs <= 0` turns it off; else on, with the first probe

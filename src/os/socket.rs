@@ -116,6 +116,15 @@ pub fn take_error(fd: c_int) -> io::Result<c_int> {
     with_fd(fd, |s| s.take_error()).map(|e| e.map_or(0, |e| e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
+/// The outcome of a non-blocking connect once it reported: the pending
+/// error (`SO_ERROR`, cleared by reading it) as an error, or `Ok`.
+pub fn connect_outcome(fd: c_int) -> io::Result<()> {
+    match take_error(fd)? {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

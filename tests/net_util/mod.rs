@@ -86,9 +86,16 @@ pub fn serve<F>(rt: &Runtime, accepts: usize, options: ListenOptions, make: F) -
 where
     F: FnMut() -> Box<dyn TcpConnectionNotify> + Send + 'static,
 {
+    serve_at(rt, "127.0.0.1", accepts, options, make)
+}
+
+/// As [`serve`], on `host`.
+pub fn serve_at<F>(rt: &Runtime, host: &str, accepts: usize, options: ListenOptions, make: F) -> (TcpListener, u16)
+where
+    F: FnMut() -> Box<dyn TcpConnectionNotify> + Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
-    let listener =
-        TcpListener::listen_with(rt, Server { make, port: tx, accepts, accepted: 0 }, "127.0.0.1", "0", options);
+    let listener = TcpListener::listen_with(rt, Server { make, port: tx, accepts, accepted: 0 }, host, "0", options);
     let port = rx.recv_timeout(LIMIT).expect("listening");
     assert_ne!(port, 0, "could not listen");
     (listener, port)
@@ -153,6 +160,8 @@ impl Fnv {
 
 /// A handle slot shared between actors and the test.
 pub type Slot = Arc<Mutex<Option<TcpConnection>>>;
+
+pub mod netns;
 
 #[path = "../../src/net/test_sockets.rs"]
 mod test_sockets;
