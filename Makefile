@@ -115,7 +115,7 @@ NIGHTLY    ?= nightly
 SAN_TARGET := x86_64-unknown-linux-gnu
 SAN_CARGO   = RUSTFLAGS="-Zsanitizer=$(1)" $(CARGO) +$(NIGHTLY) $(2) -Zbuild-std --target $(SAN_TARGET) --target-dir target/san-$(1)
 SAN_LIBDIR  = target/san-$(1)/$(SAN_TARGET)/debug
-SAN_LDLIBS  = -L$(call SAN_LIBDIR,$(1)) -lponynet -Wl,-rpath,$(abspath $(call SAN_LIBDIR,$(1))) -lpthread
+SAN_LDLIBS  = $(if $(filter thread,$(1)),c_tests/tsan_shim.c) -L$(call SAN_LIBDIR,$(1)) -lponynet -Wl,-rpath,$(abspath $(call SAN_LIBDIR,$(1))) -lpthread
 SAN_C_TESTS = $(patsubst c_tests/%.c,%,$(TEST_SRCS))
 
 nightly-deps: rust-deps
@@ -124,10 +124,12 @@ nightly-deps: rust-deps
 
 check-memory: check-asan check-tsan test-valgrind
 
-check-asan: nightly-deps c-deps $(BUILD)/sockopt_expected.h $(BUILD)/harness_pony.o
+SAN_C_DEPS := $(BUILD)/sockopt_expected.h $(BUILD)/harness_pony.o $(BUILD)/test_hostile.c
+
+check-asan: nightly-deps c-deps $(SAN_C_DEPS)
 	$(call san_run,address)
 
-check-tsan: nightly-deps c-deps $(BUILD)/sockopt_expected.h $(BUILD)/harness_pony.o
+check-tsan: nightly-deps c-deps $(SAN_C_DEPS)
 	$(call san_run,thread)
 
 # $(1): address or thread. Rust tests (doc-tests do not link with a
@@ -141,9 +143,11 @@ define san_run
 	  $(CC) $(CFLAGS_C) -I$(BUILD) -Idata -fsanitize=$(1) -fno-omit-frame-pointer -o $(BUILD)/san-$(1)/$$t c_tests/$$t.c $(HARNESS) \
 	    $(call SAN_LDLIBS,$(1)) || exit 1; \
 	done
+	$(CC) $(CFLAGS_C) -fsanitize=$(1) -fno-omit-frame-pointer -o $(BUILD)/san-$(1)/test_hostile \
+	  $(BUILD)/test_hostile.c c_tests/hostile_fixture.c $(HARNESS) $(call SAN_LDLIBS,$(1))
 	$(CXX) $(PONY_CXXFLAGS) -fsanitize=$(1) -fno-omit-frame-pointer -o $(BUILD)/san-$(1)/test_pony_mode \
 	  c_tests/pony_mode/test_pony_mode.cpp c_tests/pony_mode/fake_runtime.cpp $(BUILD)/harness_pony.o $(call SAN_LDLIBS,$(1))
-	HARNESS_TEST_SECONDS=120 sh c_tests/run.sh $(addprefix $(BUILD)/san-$(1)/,$(SAN_C_TESTS) test_pony_mode)
+	HARNESS_TEST_SECONDS=120 sh c_tests/run.sh $(addprefix $(BUILD)/san-$(1)/,$(SAN_C_TESTS) test_hostile test_pony_mode)
 endef
 
 test-c: c-deps lib $(TEST_BINS) $(BUILD)/echo

@@ -20,8 +20,8 @@ fixture_t fx;
 /* ---- owners ---- */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int keeper_notes;        /* notifications of the fixture's events */
-static int keeper_disposed;     /* final notifications of the fixture's events */
+static _Atomic int keeper_notes;      /* notifications of the fixture's events */
+static _Atomic int keeper_disposed;    /* final notifications of the fixture's events */
 static int reaper_errors;       /* ASIO_ERROR notifications */
 /* Events of the current case that were unsubscribed, and those freed since:
  * compared by address only, never dereferenced. */

@@ -215,7 +215,7 @@ typedef struct {
 static void rearming_accept(rec_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
   (void)arg;
   rearming_acceptor_t* a = (rearming_acceptor_t*)o;
-  if (ev != a->lev || !(flags & ASIO_READ) || atomic_load(&a->paused)) return;
+  if (!(flags & ASIO_READ) || atomic_load(&a->paused)) return; /* its only event: the listener */
   for (;;) {
     atomic_fetch_add(&a->accepts, 1);
     int fd = pony_os_accept(ev);

@@ -461,7 +461,7 @@ typedef struct listener {
   ponynet_owner_t base;
   pony_asio_event_t* ev;
   uint64_t rng;
-  bool disposed;
+  atomic_bool disposed; /* set on the I/O thread, read by the test */
 } listener;
 
 static void listener_notify(ponynet_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {

@@ -1052,7 +1052,7 @@ typedef struct {
 static void acceptor_hook(rec_owner_t* o, pony_asio_event_t* ev, uint32_t flags, uint32_t arg) {
   (void)arg;
   acceptor_t* a = (acceptor_t*)o;
-  if (ev != a->lev || !(flags & ASIO_READ)) return;
+  if (!(flags & ASIO_READ)) return; /* its only event: the listener */
   pthread_mutex_lock(&o->lock);
   bool paused = a->paused;
   pthread_mutex_unlock(&o->lock);
